@@ -1,0 +1,3 @@
+from neuralprog.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,83 @@
+"""Checkpoints: one file with weights, configs, program set, env id and library version.
+
+The file is a torch zip holding only tensors and plain Python values; it is written to a temp file and
+renamed into place (atomic), and read with `weights_only=True`, so loading never runs pickled code.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from neuralprog import __version__
+from neuralprog.models.npi import NPI, NPIConfig
+from neuralprog.programs import ProgramSet
+
+FORMAT = "neuralprog-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, damaged, foreign or for another task."""
+
+
+def save(path: str | Path, model: NPI, task: str, env: str, programs: ProgramSet, **extra: Any) -> Path:
+    """Write a checkpoint atomically. `extra` holds plain values (preset, progress, optimizer state...)."""
+    path = Path(path)
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "library_version": __version__,
+        "task": task,
+        "env": env,
+        "programs": programs.to_json(),
+        "model_config": asdict(model.config),
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        **extra,
+    }
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        torch.save(payload, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def load(path: str | Path, task: str | None = None) -> dict:
+    """Read and check a checkpoint; with `task`, it must be a checkpoint of that task."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CheckpointError(f"{path} is damaged or not a neuralprog checkpoint ({reason[:120]})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a neuralprog checkpoint (no '{FORMAT}' header)")
+    if payload.get("version") != VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint version {payload.get('version')}; this library reads version {VERSION}"
+        )
+    if task is not None and payload.get("task") != task:
+        raise CheckpointError(f"{path} is a checkpoint of task {payload.get('task')!r}, not {task!r}")
+    return payload
+
+
+def load_model(payload: dict, device: str | torch.device = "cpu") -> NPI:
+    """Build the model a checkpoint describes and load its weights."""
+    config = dict(payload["model_config"])
+    config["obs_sizes"] = tuple(config["obs_sizes"])
+    model = NPI(NPIConfig(**config))
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as e:
+        raise CheckpointError(f"checkpoint weights do not match its model config ({str(e)[:120]})") from None
+    return model.to(device)

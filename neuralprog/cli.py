@@ -1,0 +1,391 @@
+"""The `neuralprog` command: thin verbs over the library's importable functions.
+
+A user error (bad input, missing or damaged file, unknown name) prints one line to stderr and exits 2;
+it never shows a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from neuralprog import __version__
+
+EXIT_USER_ERROR = 2
+
+
+class UserError(Exception):
+    """An error the user can fix; main() prints its one-line message."""
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"device {name!r} requested but no CUDA GPU is available; use --device cpu")
+    return name
+
+
+def _load(path: str, device: str = "cpu"):
+    from neuralprog import checkpoint
+    from neuralprog.tasks import get_task
+
+    payload = checkpoint.load(path)
+    task = get_task(payload["task"])
+    if payload["programs"] != task.programs.to_json():
+        raise UserError(f"{path} was trained on another program set than this library's {task.name!r} task")
+    return checkpoint.load_model(payload, _device(device)), task, payload
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UserError(f"bad --lengths {text!r}; use comma-separated integers such as 10,100,1000") from None
+    if not sizes or min(sizes) < 1:
+        raise UserError(f"bad --lengths {text!r}; every length must be at least 1")
+    return sizes
+
+
+def _refuse_overwrite(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise UserError(f"{path} already exists; choose another path or pass --force to replace it")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+# ---------------------------------------------------------------------------------------------------
+# verbs
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    import dataclasses
+
+    from neuralprog.presets import get_preset, override
+    from neuralprog.traces import read_traces
+    from neuralprog.train.supervised import train
+
+    preset = override(get_preset(args.preset), args.set or [])
+    if args.seed is not None:
+        preset = dataclasses.replace(preset, train=dataclasses.replace(preset.train, seed=args.seed))
+    out = Path(args.out or f"runs/{preset.name}" + ("" if args.seed is None else f"-seed{args.seed}"))
+    traces = None
+    if args.traces:
+        from neuralprog.tasks import get_task
+
+        traces = read_traces(args.traces, get_task(preset.task))
+    path = train(preset, out, resume=args.resume, device=_device(args.device), traces=traces, log=_info)
+    print(path)
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from neuralprog.evaluate import evaluate, plot
+
+    sizes = _sizes(args.lengths)
+    if args.n < 1:
+        raise UserError("--n must be at least 1")
+    model, task, _ = _load(args.checkpoint, args.device)
+    results = []
+    for size in sizes:  # one size at a time so the table fills in as results arrive
+        results += evaluate(model, task, [size], args.n, seed=args.seed, batch=args.batch)
+        r = results[-1]
+        _info(f"size {r.size}: {r.correct}/{r.n} exact in {r.seconds:.1f}s")
+    table = Table(title=f"{task.name}: exact-match accuracy on {args.n} random problems per size")
+    for column in ("size", "accuracy", "halted", "steps/problem", "seconds"):
+        table.add_column(column, justify="right")
+    for r in results:
+        table.add_row(str(r.size), f"{100 * r.accuracy:.1f}%", str(r.halted), f"{r.mean_steps:.0f}", f"{r.seconds:.1f}")
+    Console().print(table)
+    if args.json:
+        _write_atomic(Path(args.json), json.dumps([r.to_json() for r in results], indent=2) + "\n")
+    if args.plot:
+        plot(results, args.plot, f"{task.name} ({Path(args.checkpoint).name})")
+
+
+def cmd_solve(args: argparse.Namespace) -> None:
+    from neuralprog.execute import run
+
+    model, task, _ = _load(args.checkpoint, args.device)
+    src, out = Path(args.problems), Path(args.out)
+    if not src.is_file():
+        raise UserError(f"problems file not found: {src}")
+    _refuse_overwrite(out, args.force)
+    rows: list[dict[str, Any]] = []
+    good: list[tuple[int, dict]] = []
+    for number, line in enumerate(src.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as e:
+            rows.append({"line": number, "error": f"not valid JSON ({e.msg})"})
+            continue
+        try:
+            problem = task.parse(item)
+        except ValueError as e:
+            rows.append({"problem": item, "error": str(e)} if isinstance(item, dict) else {"line": number, "error": str(e)})
+            continue
+        rows.append(dict(item))
+        good.append((len(rows) - 1, problem))
+    if not rows:
+        raise UserError(f"no problems in {src}; write one JSON problem per line, e.g. {task.problem_example}")
+    for lo in range(0, len(good), args.batch):
+        chunk = good[lo : lo + args.batch]
+        result = run(model, task, [p for _, p in chunk])
+        for (i, problem), output, steps, halted in zip(chunk, result.outputs, result.steps, result.halted, strict=True):
+            rows[i].update(
+                output=output, correct=output == task.expected(problem), steps=int(steps), halted=bool(halted)
+            )
+    _write_atomic(out, "".join(json.dumps(r) + "\n" for r in rows))
+    solved = sum(1 for r in rows if r.get("correct"))
+    errors = sum(1 for r in rows if "error" in r)
+    _info(f"{len(rows)} problems: {solved} correct, {errors} could not run")
+    print(out)
+
+
+def cmd_trace(args: argparse.Namespace) -> None:
+    from neuralprog.execute import run
+    from neuralprog.traces import record
+
+    model, task, _ = _load(args.checkpoint, args.device)
+    try:
+        problem = task.parse(json.loads(args.problem))
+    except json.JSONDecodeError as e:
+        raise UserError(f"--problem is not valid JSON ({e.msg}); example: {task.problem_example}") from None
+    oracle = record(task, problem).steps
+    show_pad = args.pad
+
+    def describe(next_program: str | None, next_args: tuple[int, ...]) -> str:
+        if next_program is None:
+            return "return"
+        if task.programs[next_program].primitive:
+            return f"{next_program} {task.describe_action(next_args)}"
+        return next_program
+
+    if args.oracle:
+        machine = task.machine([problem])
+        print(machine.render(0))
+        replay = task.machine([problem])
+        import numpy as np
+
+        for step in oracle:
+            print(f"{'  ' * step.depth}{step.program:<8} -> {describe(step.next, step.next_args)}")
+            if step.next and task.programs[step.next].primitive:
+                replay.act(np.zeros(1, dtype=np.int64), np.asarray([step.next_args]))
+                if show_pad == "act":
+                    print(_indent(replay.render(0), step.depth + 1))
+        print(f"oracle output {replay.outputs()[0]}  expected {task.expected(problem)}")
+        return
+
+    count = 0
+    departed: list[int] = []
+
+    def on_step(events, machine) -> None:
+        nonlocal count
+        e = events[0]
+        expected = oracle[count] if count < len(oracle) else None
+        same = expected is not None and (expected.depth, expected.program, expected.next, expected.end) == (
+            e.depth,
+            e.program,
+            e.next,
+            e.next is None,
+        )
+        same = same and (e.next is None or tuple(expected.next_args) == tuple(e.next_args))  # type: ignore[union-attr]
+        marker = ""
+        if not same and not departed:
+            departed.append(count)
+            want = "end" if expected is None else describe(expected.next, expected.next_args)
+            marker = f"   <-- departs from the oracle (oracle: {want})"
+        line = f"{'  ' * e.depth}{e.program:<8} end {e.end_probability:.2f}  -> {describe(e.next, e.next_args)}"
+        print(line + marker)
+        if show_pad == "all" or (show_pad == "act" and e.next is not None and task.programs[e.next].primitive):
+            print(_indent(machine.render(0), e.depth + 1))
+        count += 1
+
+    print(task.machine([problem]).render(0))
+    result = run(model, task, [problem], on_step=on_step)
+    output, expected_output = result.outputs[0], task.expected(problem)
+    status = "halted" if result.halted[0] else f"stopped: {result.failure[0]}"
+    verdict = "correct" if output == expected_output else "WRONG"
+    print(f"output {output}  expected {expected_output}  {verdict}; {int(result.steps[0])} steps, {status}")
+    if departed:
+        print(f"the model departs from the oracle at step {departed[0]}")
+    else:
+        print("the model follows the oracle step for step")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from neuralprog import checkpoint
+    from neuralprog.presets import get_preset
+    from neuralprog.train.supervised import CHECKPOINT_NAME, train
+
+    out = Path(args.out)
+    ckpt = out / CHECKPOINT_NAME
+    finished = False
+    if ckpt.exists():
+        try:
+            finished = bool(checkpoint.load(ckpt, task="addition").get("finished"))
+        except checkpoint.CheckpointError as e:
+            raise UserError(f"{e}; delete {out} to train the demo again") from None
+    if finished:
+        _info(f"reusing the model trained before in {ckpt}")
+    else:
+        _info("training the 'addition' preset (640 traces of 1-20 digits); a few minutes on a laptop CPU")
+        train(get_preset("addition"), out, resume=ckpt.exists(), device=_device(args.device), log=_info)
+    _info("\none addition, step by step:")
+    cmd_trace(
+        argparse.Namespace(checkpoint=str(ckpt), problem='{"a": "96", "b": "25"}', oracle=False, pad="none", device=args.device)
+    )
+    _info("")
+    cmd_eval(
+        argparse.Namespace(
+            checkpoint=str(ckpt), lengths=args.lengths, n=args.n, seed=0, batch=100, json=None, plot=None, device=args.device
+        )
+    )
+
+
+def cmd_envs(args: argparse.Namespace) -> None:
+    import gymnasium as gym
+
+    from neuralprog.tasks import TASKS, get_task
+
+    get_task("addition")  # imports and registers the built-in envs
+    by_env = {t.env_id: t for t in TASKS.values()}
+    for env_id in sorted(k for k in gym.registry if k.startswith("neuralprog/")):
+        task = by_env.get(env_id)
+        detail = f"task {task.name!r}, programs {', '.join(task.programs.names)}" if task else ""
+        print(f"{env_id:<28} {detail}")
+
+
+def cmd_data(args: argparse.Namespace) -> None:
+    from neuralprog.tasks import get_task
+    from neuralprog.traces import generate, write_traces
+
+    task = get_task(args.task)
+    try:
+        lo, _, hi = args.lengths.partition(":")
+        sizes = list(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise UserError(f"bad --lengths {args.lengths!r}; use LO:HI such as 1:20") from None
+    if not sizes or sizes[0] < 1 or args.per_length < 1:
+        raise UserError("lengths must be at least 1 and --per-length at least 1")
+    out = Path(args.out)
+    _refuse_overwrite(out, args.force)
+    traces = generate(task, sizes, args.per_length, seed=args.seed)
+    write_traces(out, traces)
+    _info(f"{len(traces)} traces, {sum(len(t.steps) for t in traces)} steps")
+    print(out)
+
+
+# ---------------------------------------------------------------------------------------------------
+
+
+def _info(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _indent(text: str, depth: int) -> str:
+    return "\n".join("  " * depth + line for line in text.splitlines())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    def verb(name: str, help_text: str, example: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=f"example:\n  {example}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: a GPU when present)")
+        return p
+
+    parser = argparse.ArgumentParser(prog="neuralprog", description="Neural programming models: NPI, NTP, RL-NTM.")
+    parser.add_argument("--version", action="version", version=f"neuralprog {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    from neuralprog.presets import PRESETS
+
+    p = verb("train", "train a preset; prints the checkpoint path last", "neuralprog train addition --out runs/add")
+    p.add_argument("preset", help=f"one of: {', '.join(PRESETS)}")
+    p.add_argument("--out", help="run directory (default runs/PRESET); an existing one needs --resume")
+    p.add_argument("--seed", type=int, help="seed of traces, initial weights and batch order")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE", help="override, e.g. train.lr=3e-4")
+    p.add_argument("--traces", help="train on this JSONL trace file instead of generating traces")
+    p.set_defaults(func=cmd_train)
+
+    p = verb("eval", "exact-match accuracy per problem size", "neuralprog eval runs/addition/checkpoint.pt --lengths 10,100,1000")
+    p.add_argument("checkpoint")
+    p.add_argument("--lengths", default="10,100,1000,3000", help="comma-separated sizes (digits for addition)")
+    p.add_argument("--n", type=int, default=100, help="random problems per size")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch", type=int, default=100, help="problems run in lockstep at once")
+    p.add_argument("--json", help="also write the results to this JSON file")
+    p.add_argument("--plot", help="also plot accuracy against size to this PNG file")
+    p.set_defaults(func=cmd_eval)
+
+    p = verb("solve", "run a model on a JSONL file of problems", "neuralprog solve CKPT --problems in.jsonl --out out.jsonl")
+    p.add_argument("checkpoint")
+    p.add_argument("--problems", required=True, help='JSONL, one problem a line, e.g. {"a": "96", "b": "25"}')
+    p.add_argument("--out", required=True, help="JSONL results: the problem plus output, correct, steps, halted (or error)")
+    p.add_argument("--batch", type=int, default=100, help="problems run in lockstep at once")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.set_defaults(func=cmd_solve)
+
+    p = verb("trace", "show a model's execution step by step", "neuralprog trace CKPT --problem '{\"a\": \"96\", \"b\": \"25\"}'")
+    p.add_argument("checkpoint")
+    p.add_argument("--problem", required=True, help="one problem as JSON")
+    p.add_argument("--oracle", action="store_true", help="show the oracle's (reference program's) trace instead")
+    p.add_argument("--pad", choices=["act", "all", "none"], default="act", help="when to draw the scratch pad")
+    p.set_defaults(func=cmd_trace)
+
+    p = verb("demo", "train addition (or reuse the run), trace one sum, print accuracy to 1,000 digits", "neuralprog demo")
+    p.add_argument("--out", default="runs/demo-addition", help="where the demo's run lives")
+    p.add_argument("--lengths", default="10,100,1000")
+    p.add_argument("--n", type=int, default=100)
+    p.set_defaults(func=cmd_demo)
+
+    p = verb("envs", "list the registered environments", "neuralprog envs")
+    p.set_defaults(func=cmd_envs)
+
+    p = verb("data", "write oracle traces to a JSONL file", "neuralprog data addition --lengths 1:20 --per-length 32 --out add.jsonl")
+    p.add_argument("task")
+    p.add_argument("--lengths", default="1:20", help="LO:HI problem sizes")
+    p.add_argument("--per-length", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True)
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.set_defaults(func=cmd_data)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from neuralprog.checkpoint import CheckpointError
+    from neuralprog.traces import TraceFormatError
+    from neuralprog.train.supervised import TrainingError
+
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (UserError, CheckpointError, TraceFormatError, TrainingError, ValueError) as e:
+        print(f"neuralprog {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print(f"neuralprog {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    return 0

@@ -1,0 +1,170 @@
+"""The NPI interpreter: a call stack per problem, run for many problems in lockstep.
+
+Each lockstep step makes one batched forward pass for the frame on top of every live problem's stack,
+then applies the outcome per problem: return (pop and restore the caller's LSTM state), call ACT (one
+primitive action on the machine), or call a program (push the caller's state, start the callee from a
+zero state). A problem that exceeds its step or depth budget is stopped and counts as failed, so a
+wrong model can never hang the interpreter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from neuralprog.models.npi import NPI
+from neuralprog.programs import NO_ARGS
+from neuralprog.tasks import Machine, Task
+
+
+@dataclass
+class StepEvent:
+    """What one problem did in one step (for `trace` and debugging)."""
+
+    row: int
+    depth: int
+    program: str
+    args: tuple[int, ...]
+    obs: tuple[int, ...]
+    end_probability: float
+    next: str | None
+    next_args: tuple[int, ...]
+
+
+@dataclass
+class RunResult:
+    outputs: list[Any]
+    steps: np.ndarray  # (B,) model steps taken
+    halted: np.ndarray  # (B,) True when the root program returned within the budgets
+    failure: list[str | None] = field(default_factory=list)  # why a problem did not halt
+
+
+@torch.inference_mode()
+def run(
+    model: NPI,
+    task: Task,
+    problems: list[dict],
+    on_step: Callable[[list[StepEvent], Machine], None] | None = None,
+) -> RunResult:
+    """Run the root program on every problem, in lockstep. Problems must already be parsed."""
+    model.eval()
+    device = model.program_keys.device
+    names = task.programs.names
+    primitive = np.asarray(task.programs.primitive_mask())
+    root = task.programs.id(task.root)
+    n = len(problems)
+    machine = task.machine(problems)
+    step_budget = np.asarray([task.step_budget(p) for p in problems])
+    depth_budget = np.asarray([task.depth_budget(p) for p in problems])
+    steps = np.zeros(n, dtype=np.int64)
+    halted = np.zeros(n, dtype=bool)
+    failure: list[str | None] = [None] * n
+
+    # Per live problem ("slot"); slots are compacted when problems finish. rows maps slot -> problem.
+    rows = np.arange(n)
+    depth = np.zeros(n, dtype=np.int64)
+    capacity = 8
+    program_stack = np.zeros((n, capacity), dtype=np.int64)
+    program_stack[:, 0] = root
+    args_stack = np.zeros((n, capacity, 3), dtype=np.int64)
+    h, c = model.zero_state(n)  # (L, n, H)
+    saved_h = torch.zeros(capacity, n, *h.shape[::2], device=device)  # (depth, n, L, H)
+    saved_c = torch.zeros_like(saved_h)
+
+    while len(rows):
+        live = np.arange(len(rows))
+        top_program = program_stack[live, depth]
+        top_args = args_stack[live, depth]
+        obs = machine.observe()[rows]
+        out, (h, c) = model.step(
+            torch.from_numpy(obs).to(device),
+            torch.from_numpy(top_args).to(device),
+            torch.from_numpy(top_program).to(device),
+            (h, c),
+        )
+        end = (out.end_logit > 0).cpu().numpy()
+        next_program = out.key_scores.argmax(1).cpu().numpy()
+        next_args = out.arg_logits.argmax(2).cpu().numpy()
+        steps[rows] += 1
+        if on_step is not None:
+            end_probability = torch.sigmoid(out.end_logit).cpu().numpy()
+            on_step(
+                [
+                    StepEvent(
+                        int(rows[i]),
+                        int(depth[i]),
+                        names[top_program[i]],
+                        tuple(top_args[i].tolist()),
+                        tuple(obs[i].tolist()),
+                        float(end_probability[i]),
+                        None if end[i] else names[next_program[i]],
+                        NO_ARGS if end[i] else tuple(next_args[i].tolist()),
+                    )
+                    for i in live
+                ],
+                machine,
+            )
+
+        act = ~end & primitive[next_program]
+        if act.any():
+            machine.act(rows[act], next_args[act])
+
+        call = np.flatnonzero(~end & ~primitive[next_program])
+        if len(call):
+            if depth[call].max() + 1 >= capacity:  # grow the stacks
+                program_stack = np.concatenate([program_stack, np.zeros_like(program_stack)], 1)
+                args_stack = np.concatenate([args_stack, np.zeros_like(args_stack)], 1)
+                saved_h = torch.cat([saved_h, torch.zeros_like(saved_h)])
+                saved_c = torch.cat([saved_c, torch.zeros_like(saved_c)])
+                capacity *= 2
+            index = torch.from_numpy(call).to(device)
+            d = torch.from_numpy(depth[call]).to(device)
+            saved_h[d, index] = h[:, index].transpose(0, 1)
+            saved_c[d, index] = c[:, index].transpose(0, 1)
+            h[:, index] = 0.0
+            c[:, index] = 0.0
+            depth[call] += 1
+            program_stack[call, depth[call]] = next_program[call]
+            args_stack[call, depth[call]] = next_args[call]
+
+        done = end & (depth == 0)  # the root returned: the problem halted
+        ret = np.flatnonzero(end & (depth > 0))
+        if len(ret):
+            depth[ret] -= 1
+            index = torch.from_numpy(ret).to(device)
+            d = torch.from_numpy(depth[ret]).to(device)
+            h[:, index] = saved_h[d, index].transpose(0, 1)
+            c[:, index] = saved_c[d, index].transpose(0, 1)
+
+        halted[rows[done]] = True
+        over_steps = ~done & (steps[rows] >= step_budget[rows])
+        over_depth = ~done & (depth >= depth_budget[rows])
+        for i in np.flatnonzero(over_steps):
+            failure[rows[i]] = f"step budget of {step_budget[rows[i]]} exceeded"
+        for i in np.flatnonzero(over_depth):
+            failure[rows[i]] = f"call depth budget of {depth_budget[rows[i]]} exceeded"
+        finished = done | over_steps | over_depth
+        if finished.any():
+            keep = np.flatnonzero(~finished)
+            index = torch.from_numpy(keep).to(device)
+            rows, depth = rows[keep], depth[keep]
+            program_stack, args_stack = program_stack[keep], args_stack[keep]
+            h, c = h[:, index], c[:, index]
+            saved_h, saved_c = saved_h[:, index], saved_c[:, index]
+
+    return RunResult(machine.outputs(), steps, halted, failure)
+
+
+def run_one_at_a_time(model: NPI, task: Task, problems: list[dict]) -> RunResult:
+    """The same problems through `run`, one problem per call (the reference for the lockstep path)."""
+    results = [run(model, task, [p]) for p in problems]
+    return RunResult(
+        outputs=[r.outputs[0] for r in results],
+        steps=np.concatenate([r.steps for r in results]),
+        halted=np.concatenate([r.halted for r in results]),
+        failure=[r.failure[0] for r in results],
+    )

@@ -1,0 +1,167 @@
+"""Neural Programmer-Interpreter (Reed & de Freitas, 2015), the whole model in one file.
+
+One step of the frame on top of the call stack:
+
+    s_t = f_enc(e_t, a)              encoder of the observation and the frame's arguments
+    h_t = f_lstm(mlp([s_t, p]), h)   p = M_prog[program]: the frame's program embedding
+    r_t = f_end(h_t)                 probability that the program returns now
+    k_t = f_prog(h_t)                next program = argmax_i M_key[i] . k_t
+    a'  = f_arg(h_t)                 the next call's three arguments
+
+Every call frame starts from a zero LSTM state, so frames are independent sequences: training runs a
+whole batch of frames through the LSTM at once (`forward_frames`), and the interpreter runs one step of
+many problems at once (`step`). The call stack itself lives in `neuralprog.execute`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence
+
+from neuralprog.programs import N_ARGS
+
+
+@dataclass(frozen=True)
+class NPIConfig:
+    """Sizes of an NPI. The paper fixes only the core (2 x 256 LSTM); the rest are our choices."""
+
+    obs_sizes: tuple[int, ...]
+    """Number of values of each observation field (addition: 4 fields of 11 = blank + 10 digits)."""
+    n_programs: int
+    """Rows of the program memory (grows when programs are added)."""
+    arg_size: int = 10
+    """Each of the 3 arguments takes a value in 0..arg_size-1."""
+    state_size: int = 128
+    """Output size of the encoder f_enc (the paper's D)."""
+    program_size: int = 64
+    """Size of a program embedding (the paper's P)."""
+    key_size: int = 16
+    """Size of a program key (the paper's K; much smaller than P)."""
+    mlp_size: int = 256
+    """Width of the 2-layer ReLU MLP that merges state and program embedding before the LSTM."""
+    hidden_size: int = 256
+    """LSTM units per layer (paper: 256)."""
+    layers: int = 2
+    """LSTM layers (paper: 2)."""
+
+
+State = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass
+class StepOutput:
+    end_logit: torch.Tensor  # (N,) return when > 0, i.e. probability > 0.5
+    key_scores: torch.Tensor  # (N, n_programs) M_key . k
+    arg_logits: torch.Tensor  # (N, 3, arg_size)
+
+
+class NPI(nn.Module):
+    def __init__(self, config: NPIConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        offsets = torch.tensor([0, *c.obs_sizes[:-1]]).cumsum(0)
+        arg_offsets = sum(c.obs_sizes) + c.arg_size * torch.arange(N_ARGS)
+        self.register_buffer("input_offsets", torch.cat([offsets, arg_offsets]), persistent=False)
+        self.input_size = sum(c.obs_sizes) + N_ARGS * c.arg_size
+        # f_enc: one-hot observation fields and arguments -> s
+        self.encoder = nn.Sequential(
+            nn.Linear(self.input_size, c.state_size), nn.ReLU(), nn.Linear(c.state_size, c.state_size)
+        )
+        # program memory: embeddings M_prog (N x P) and keys M_key (N x K)
+        self.program_embedding = nn.Parameter(torch.randn(c.n_programs, c.program_size) * 0.1)
+        self.program_keys = nn.Parameter(torch.randn(c.n_programs, c.key_size))
+        # core: MLP over [s, p], then the LSTM
+        self.core_mlp = nn.Sequential(
+            nn.Linear(c.state_size + c.program_size, c.mlp_size),
+            nn.ReLU(),
+            nn.Linear(c.mlp_size, c.mlp_size),
+            nn.ReLU(),
+        )
+        self.lstm = nn.LSTM(c.mlp_size, c.hidden_size, c.layers)
+        # heads
+        self.end_head = nn.Linear(c.hidden_size, 1)
+        self.key_head = nn.Linear(c.hidden_size, c.key_size)
+        self.arg_head = nn.Linear(c.hidden_size, N_ARGS * c.arg_size)
+
+    def zero_state(self, batch: int) -> State:
+        c = self.config
+        zeros = torch.zeros(c.layers, batch, c.hidden_size, device=self.program_keys.device)
+        return zeros, zeros.clone()
+
+    def core_input(self, obs: torch.Tensor, args: torch.Tensor, program: torch.Tensor) -> torch.Tensor:
+        """(N, F) obs, (N, 3) args, (N,) program ids -> (N, mlp_size) LSTM input."""
+        index = torch.cat([obs, args], dim=1) + self.input_offsets  # (N, F + 3)
+        one_hot = torch.zeros(len(index), self.input_size, device=index.device).scatter_(1, index, 1.0)
+        s = self.encoder(one_hot)  # (N, S)
+        p = self.program_embedding[program]  # (N, P)
+        return self.core_mlp(torch.cat([s, p], dim=1))  # (N, D)
+
+    def heads(self, h: torch.Tensor) -> StepOutput:
+        """(N, H) top-layer LSTM output -> end logit, key scores, argument logits."""
+        key = self.key_head(h)  # (N, K)
+        return StepOutput(
+            end_logit=self.end_head(h).squeeze(1),
+            key_scores=key @ self.program_keys.T,  # (N, n_programs)
+            arg_logits=self.arg_head(h).view(len(h), N_ARGS, self.config.arg_size),
+        )
+
+    def step(self, obs: torch.Tensor, args: torch.Tensor, program: torch.Tensor, state: State):
+        """One step for N independent frames: returns the heads' outputs and the new LSTM state."""
+        x = self.core_input(obs, args, program)  # (N, D)
+        out, state = self.lstm(x.unsqueeze(0), state)  # (1, N, H)
+        return self.heads(out[0]), state
+
+    def forward_frames(self, obs: PackedSequence, args: torch.Tensor, program: torch.Tensor) -> StepOutput:
+        """All steps of a batch of frames, each from a zero state.
+
+        `obs` packs the frames' (T_i, F) observations; `args` and `program` are per-step in the same packed
+        order. Returns the heads' outputs per packed step.
+        """
+        x = self.core_input(obs.data, args, program)  # (sum T_i, D)
+        sizes = obs.batch_sizes.tolist()
+        for layer in range(self.config.layers):
+            x = self._packed_lstm_layer(x, sizes, layer)
+        return self.heads(x)
+
+    def _packed_lstm_layer(self, x: torch.Tensor, batch_sizes: list[int], layer: int) -> torch.Tensor:
+        """One LSTM layer over a packed batch (frames sorted longest first, so the live frames at step t
+        are a prefix). The same weights and math as nn.LSTM; written out because nn.LSTM's packed
+        backward on CPU spends most of its time zero-filling buffers."""
+        w_ih = getattr(self.lstm, f"weight_ih_l{layer}")
+        w_hh = getattr(self.lstm, f"weight_hh_l{layer}")
+        bias = getattr(self.lstm, f"bias_ih_l{layer}") + getattr(self.lstm, f"bias_hh_l{layer}")
+        gates_x = torch.addmm(bias, x, w_ih.T)  # (sum T_i, 4H): input part of every step at once
+        h = c = x.new_zeros(batch_sizes[0], self.config.hidden_size)
+        outputs = []
+        # split (not slicing) so that the backward pass concatenates instead of zero-filling per step
+        for n, gates_x_t in zip(batch_sizes, gates_x.split(batch_sizes), strict=True):
+            gates = torch.addmm(gates_x_t, h[:n], w_hh.T)  # (n, 4H)
+            i, f, g, o = gates.chunk(4, dim=1)
+            c = torch.sigmoid(f) * c[:n] + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            outputs.append(h)
+        return torch.cat(outputs)  # (sum T_i, H)
+
+
+def step_losses(out: StepOutput, next_program: torch.Tensor, next_args: torch.Tensor, end: torch.Tensor):
+    """Per-step loss -log P(end) - log P(next program) - log P(next args); calls are masked on returns.
+
+    Returns (loss per step, correct per step) where a step is correct when every applicable head's
+    argmax matches the target.
+    """
+    calls = ~end
+    end_loss = F.binary_cross_entropy_with_logits(out.end_logit, end.float(), reduction="none")
+    target_program = next_program.clamp(min=0)
+    program_loss = F.cross_entropy(out.key_scores, target_program, reduction="none")
+    arg_loss = F.cross_entropy(out.arg_logits.transpose(1, 2), next_args, reduction="none").sum(1)
+    loss = end_loss + calls * (program_loss + arg_loss)
+    with torch.no_grad():
+        end_ok = (out.end_logit > 0) == end
+        call_ok = (out.key_scores.argmax(1) == target_program) & (out.arg_logits.argmax(2) == next_args).all(1)
+        correct = end_ok & (end | call_ok)
+    return loss, correct

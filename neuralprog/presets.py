@@ -1,0 +1,140 @@
+"""Named experiments: every default of a training run, in one place.
+
+A preset is a frozen dataclass of three parts (data, model sizes, training). `neuralprog train PRESET`
+runs one; `--set train.lr=3e-4` style overrides change single fields without editing code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which oracle traces to train on."""
+
+    sizes: tuple[int, ...] = tuple(range(1, 21))
+    """Problem sizes to draw traces at (addition: number of digits)."""
+    per_size: int = 32
+    """Traces per size (paper: 32 per length 1..20, 640 in all)."""
+
+
+@dataclass(frozen=True)
+class ModelSizes:
+    """NPI sizes the task does not fix (see `neuralprog.models.npi.NPIConfig`)."""
+
+    state_size: int = 128
+    """Encoder output size."""
+    program_size: int = 64
+    """Program embedding size."""
+    key_size: int = 16
+    """Program key size."""
+    mlp_size: int = 256
+    """Width of the MLP between encoder and LSTM."""
+    hidden_size: int = 256
+    """LSTM units per layer."""
+    layers: int = 2
+    """LSTM layers."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train on the traces."""
+
+    updates: int = 2000
+    """Maximum number of optimizer updates."""
+    batch_frames: int = 256
+    """Call frames per update (each frame is an independent sequence)."""
+    lr: float = 2e-3
+    """Adam learning rate (the paper's 1e-4 is tuned for batch size 1)."""
+    lr_decay: float = 0.9
+    """Multiply the learning rate by this every `lr_decay_every` updates (paper: 0.95 per 10k steps)."""
+    lr_decay_every: int = 100
+    """Updates between learning-rate decays."""
+    grad_clip: float = 1.0
+    """Clip the global gradient norm to this value."""
+    curriculum: bool = True
+    """Adaptive curriculum: draw frames by a softmax over each program's current error (paper, Sec. 4)."""
+    curriculum_temperature: float = 0.05
+    """Temperature of that softmax over per-program step error rates."""
+    eval_every: int = 100
+    """Updates between evaluations (teacher-forced accuracy on every training frame, validation runs)."""
+    validation_problems: int = 32
+    """Problems of the largest training size run through the interpreter at each evaluation."""
+    stop_after_perfect: int = 3
+    """Stop early after this many evaluations in a row with every training step and every validation
+    problem right (0: never stop early)."""
+    checkpoint_every: int = 100
+    """Updates between checkpoints (a crash loses at most this many)."""
+    seed: int = 0
+    """Seed of the traces, the initial weights and the batch order."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    task: str
+    description: str
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelSizes = field(default_factory=ModelSizes)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in [
+        Preset(
+            "addition",
+            "addition",
+            "NPI addition as in the paper: 32 traces per length 1..20 (640), 2x256 LSTM core",
+        ),
+        Preset(
+            "addition-tiny",
+            "addition",
+            "a small NPI that learns addition in well under a minute (tests, quick experiments)",
+            data=DataConfig(sizes=tuple(range(1, 9)), per_size=8),
+            model=ModelSizes(state_size=32, program_size=16, key_size=8, mlp_size=64, hidden_size=64),
+            train=TrainConfig(updates=1500, lr=3e-3, eval_every=50, checkpoint_every=50, validation_problems=16),
+        ),
+    ]
+}
+
+
+def get_preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; available presets: {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+def override(preset: Preset, assignments: list[str]) -> Preset:
+    """Apply 'section.field=value' assignments, e.g. 'train.lr=3e-4' or 'data.sizes=1,2,3'."""
+    for assignment in assignments:
+        key, sep, text = assignment.partition("=")
+        section, dot, name = key.partition(".")
+        if not sep or not dot or section not in ("data", "model", "train"):
+            raise ValueError(f"bad override {assignment!r}; use SECTION.FIELD=VALUE with SECTION data, model or train")
+        part = getattr(preset, section)
+        fields = {f.name: f for f in dataclasses.fields(part)}
+        if name not in fields:
+            raise ValueError(f"{section} has no field {name!r}; fields: {', '.join(fields)}")
+        current = getattr(part, name)
+        try:
+            value = _parse_like(current, text)
+        except ValueError:
+            raise ValueError(f"bad value {text!r} for {key} (a {type(current).__name__})") from None
+        preset = dataclasses.replace(preset, **{section: dataclasses.replace(part, **{name: value})})
+    return preset
+
+
+def _parse_like(current: object, text: str) -> object:
+    if isinstance(current, bool):
+        if text.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(text)
+        return text.lower() in ("true", "1")
+    if isinstance(current, tuple):
+        if ":" in text:
+            lo, hi = text.split(":")
+            return tuple(range(int(lo), int(hi) + 1))
+        return tuple(int(x) for x in text.split(","))
+    return type(current)(text)

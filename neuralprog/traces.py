@@ -1,0 +1,336 @@
+"""Execution traces: recorded from an oracle, split into call frames, replayed, stored as JSONL.
+
+File format (one JSON object per line; a file may hold many traces, each starting with its header):
+
+    {"format": "neuralprog-trace", "version": 1, "task": "addition", "env": "neuralprog/Addition-v0",
+     "problem": {"a": "96", "b": "25"}, "seed": 0}
+    {"depth": 0, "program": "ADD", "args": [0, 0, 0], "obs": [6, 5, 10, 10], "next": "ADD1",
+     "next_args": [0, 0, 0], "end": false}
+    ...
+    {"depth": 0, "program": "ADD", "args": [0, 0, 0], "obs": [...], "next": null, "next_args": [0, 0, 0],
+     "end": true}
+
+A step is one model step of the frame on top of the call stack: what it saw (`obs`, its own program and
+args) and what it did (call `next` with `next_args`, or return when `end`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from neuralprog.programs import N_ARGS, NO_ARGS
+
+if TYPE_CHECKING:
+    from neuralprog.tasks import Task
+
+FORMAT = "neuralprog-trace"
+VERSION = 1
+
+Args = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class Step:
+    depth: int
+    program: str
+    args: Args
+    obs: tuple[int, ...]
+    next: str | None
+    next_args: Args
+    end: bool
+
+
+@dataclass
+class Trace:
+    task: str
+    env: str
+    problem: dict
+    seed: int | None = None
+    steps: list[Step] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One call frame as a training sequence: a program, its args, and T steps."""
+
+    program: int
+    args: Args
+    obs: np.ndarray  # (T, F) int64
+    next_program: np.ndarray  # (T,) int64, -1 where the step returns
+    next_args: np.ndarray  # (T, 3) int64
+    end: np.ndarray  # (T,) bool
+
+
+class Recorder:
+    """Runs an oracle on one problem and records every step; the oracle calls `call` and reads `obs`."""
+
+    def __init__(self, task: Task, problem: dict):
+        self.task = task
+        self.machine = task.machine([problem])
+        self.steps: list[Step] = []
+        self._stack: list[tuple[str, Args]] = []
+
+    def obs(self) -> tuple[int, ...]:
+        return tuple(self.machine.observe()[0].tolist())
+
+    def run(self, program: str, args: Args = NO_ARGS) -> None:
+        self._stack.append((program, args))
+        self.task.oracle[program](self, args)
+        self._record(None, NO_ARGS, end=True)
+        self._stack.pop()
+
+    def call(self, program: str, args: Args = NO_ARGS) -> None:
+        args = tuple(int(a) for a in args)  # type: ignore[assignment]
+        self._record(program, args, end=False)
+        if self.task.programs[program].primitive:
+            self.machine.act(np.zeros(1, dtype=np.int64), np.asarray([args], dtype=np.int64))
+        else:
+            self.run(program, args)
+
+    def _record(self, next_program: str | None, next_args: Args, end: bool) -> None:
+        program, args = self._stack[-1]
+        self.steps.append(Step(len(self._stack) - 1, program, args, self.obs(), next_program, next_args, end))
+
+
+def record(task: Task, problem: dict, seed: int | None = None) -> Trace:
+    """The oracle's trace for one problem."""
+    problem = task.parse(problem)
+    recorder = Recorder(task, problem)
+    recorder.run(task.root)
+    return Trace(task.name, task.env_id, problem, seed, recorder.steps)
+
+
+def generate(task: Task, sizes: Iterable[int], per_size: int, seed: int) -> list[Trace]:
+    """`per_size` oracle traces for each size, from one seeded generator."""
+    rng = np.random.default_rng(seed)
+    return [record(task, task.sample(rng, size), seed) for size in sizes for _ in range(per_size)]
+
+
+def replay(task: Task, trace: Trace) -> Any:
+    """Apply only the trace's primitive actions to a fresh machine and return its output."""
+    machine = task.machine([task.parse(trace.problem)])
+    row = np.zeros(1, dtype=np.int64)
+    for step in trace.steps:
+        if step.next is not None and task.programs[step.next].primitive:
+            machine.act(row, np.asarray([step.next_args], dtype=np.int64))
+    return machine.outputs()[0]
+
+
+def frames(task: Task, trace: Trace) -> list[Frame]:
+    """Split a trace into its call frames (each an independent sequence from a zero state)."""
+    ids = {name: i for i, name in enumerate(task.programs.names)}
+    open_frames: list[list[Step]] = []
+    done: list[list[Step]] = []
+    for step in trace.steps:
+        if step.depth == len(open_frames):
+            open_frames.append([])
+        open_frames[step.depth].append(step)
+        if step.end:
+            done.append(open_frames.pop())
+    result = []
+    for steps in done:
+        result.append(
+            Frame(
+                program=ids[steps[0].program],
+                args=steps[0].args,
+                obs=np.asarray([s.obs for s in steps], dtype=np.int64),
+                next_program=np.asarray([-1 if s.next is None else ids[s.next] for s in steps], dtype=np.int64),
+                next_args=np.asarray([s.next_args for s in steps], dtype=np.int64),
+                end=np.asarray([s.end for s in steps], dtype=bool),
+            )
+        )
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------
+# JSONL
+
+
+def trace_lines(trace: Trace) -> Iterator[str]:
+    header = {
+        "format": FORMAT,
+        "version": VERSION,
+        "task": trace.task,
+        "env": trace.env,
+        "problem": trace.problem,
+        "seed": trace.seed,
+    }
+    yield json.dumps(header)
+    for s in trace.steps:
+        yield json.dumps(
+            {
+                "depth": s.depth,
+                "program": s.program,
+                "args": list(s.args),
+                "obs": list(s.obs),
+                "next": s.next,
+                "next_args": list(s.next_args),
+                "end": s.end,
+            }
+        )
+
+
+def write_traces(path: str | Path, traces: Iterable[Trace]) -> None:
+    """Write traces to a JSONL file atomically (a temp file renamed into place)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w") as f:
+        for trace in traces:
+            for line in trace_lines(trace):
+                f.write(line + "\n")
+    tmp.replace(path)
+
+
+class TraceFormatError(ValueError):
+    """A trace file that does not follow the format; the message names the file and line."""
+
+
+def read_traces(path: str | Path, task: Task | None = None) -> list[Trace]:
+    """Read and validate a JSONL trace file. With `task`, every trace must belong to it."""
+    from neuralprog.tasks import get_task
+
+    path = Path(path)
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as e:
+        raise TraceFormatError(f"cannot read trace file {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise TraceFormatError(f"{path} is not a text (JSONL) trace file") from None
+    traces: list[Trace] = []
+    checker: _StepChecker | None = None
+    for number, line in enumerate(lines, start=1):
+        where = f"{path}:{number}"
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise TraceFormatError(f"{where}: not valid JSON ({e.msg})") from None
+        if not isinstance(item, dict):
+            raise TraceFormatError(f"{where}: expected a JSON object")
+        try:
+            if "format" in item:
+                if checker is not None and not checker.finished:
+                    raise ValueError("new trace header before the previous trace returned from its root")
+                trace_task = _check_header(item, task, get_task)
+                trace = Trace(item["task"], item["env"], trace_task.parse(item["problem"]), item.get("seed"))
+                traces.append(trace)
+                checker = _StepChecker(trace_task)
+            else:
+                if checker is None:
+                    raise ValueError("step before any trace header")
+                traces[-1].steps.append(checker.check(item))
+        except (ValueError, KeyError, TypeError) as e:
+            message = str(e) if isinstance(e, ValueError) else f"bad field {e}"
+            raise TraceFormatError(f"{where}: {message}") from None
+    if checker is None:
+        raise TraceFormatError(f"{path}: no traces in file")
+    if not checker.finished:
+        raise TraceFormatError(f"{path}:{len(lines)}: file ends inside a trace (root program never returned)")
+    return traces
+
+
+def _check_header(item: dict, task: Task | None, get_task: Any) -> Task:
+    if item["format"] != FORMAT:
+        raise ValueError(f"unknown format {item['format']!r}, expected {FORMAT!r}")
+    if item.get("version") != VERSION:
+        raise ValueError(f"unsupported trace version {item.get('version')!r}, expected {VERSION}")
+    trace_task = get_task(item.get("task"))
+    if task is not None and trace_task.name != task.name:
+        raise ValueError(f"trace is for task {trace_task.name!r}, expected {task.name!r}")
+    if item.get("env") != trace_task.env_id:
+        raise ValueError(f"env {item.get('env')!r} does not match task {trace_task.name!r}")
+    return trace_task
+
+
+class _StepChecker:
+    """Checks that step lines form a well-nested execution of the task's programs."""
+
+    def __init__(self, task: Task):
+        self.task = task
+        self.stack: list[tuple[str, Args]] = []
+        self.expect_call: tuple[str, Args] | None = (task.root, NO_ARGS)
+        self.finished = False
+
+    def check(self, item: dict) -> Step:
+        programs = self.task.programs
+        if self.finished:
+            raise ValueError("step after the root program returned (missing header?)")
+        step = Step(
+            depth=_int(item["depth"], "depth"),
+            program=_name(item["program"], programs.names),
+            args=_args(item["args"], "args", programs.arg_size),
+            obs=self._obs(item["obs"]),
+            next=None if item["next"] is None else _name(item["next"], programs.names),
+            next_args=_args(item["next_args"], "next_args", programs.arg_size),
+            end=_bool(item["end"]),
+        )
+        if self.expect_call is not None:  # first step of a new frame
+            if step.depth != len(self.stack) or (step.program, step.args) != self.expect_call:
+                raise ValueError(
+                    f"expected the first step of {self.expect_call[0]} at depth {len(self.stack)}, "
+                    f"got {step.program} at depth {step.depth}"
+                )
+            self.stack.append(self.expect_call)
+            self.expect_call = None
+        elif (step.depth, step.program, step.args) != (len(self.stack) - 1, *self.stack[-1]):
+            raise ValueError(
+                f"expected a step of {self.stack[-1][0]} at depth {len(self.stack) - 1}, "
+                f"got {step.program} at depth {step.depth}"
+            )
+        if step.end:
+            if step.next is not None:
+                raise ValueError("a returning step (end=true) must have next=null")
+            self.stack.pop()
+            self.finished = not self.stack
+        else:
+            if step.next is None:
+                raise ValueError("a step that does not return (end=false) needs a next program")
+            caller = programs[step.program]
+            if step.next not in caller.calls:
+                raise ValueError(f"{step.program} may not call {step.next}")
+            if not programs[step.next].primitive:
+                self.expect_call = (step.next, step.next_args)
+        return step
+
+    def _obs(self, value: Any) -> tuple[int, ...]:
+        sizes = self.task.obs_sizes
+        if not isinstance(value, list) or len(value) != len(sizes):
+            raise ValueError(f"obs must be a list of {len(sizes)} integers")
+        obs = tuple(_int(v, "obs") for v in value)
+        if any(not 0 <= v < n for v, n in zip(obs, sizes, strict=True)):
+            raise ValueError(f"obs {list(obs)} out of range (field sizes {list(sizes)})")
+        return obs
+
+
+def _int(value: Any, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    return value
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"end must be true or false, got {value!r}")
+    return value
+
+
+def _name(value: Any, names: list[str]) -> str:
+    if value not in names:
+        raise ValueError(f"unknown program {value!r}")
+    return value
+
+
+def _args(value: Any, name: str, arg_size: int) -> Args:
+    if not isinstance(value, list) or len(value) != N_ARGS:
+        raise ValueError(f"{name} must be a list of {N_ARGS} integers")
+    args = tuple(_int(v, name) for v in value)
+    if any(not 0 <= v < arg_size for v in args):
+        raise ValueError(f"{name} {list(args)} out of range 0..{arg_size - 1}")
+    return args  # type: ignore[return-value]

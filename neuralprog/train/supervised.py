@@ -1,0 +1,307 @@
+"""Supervised NPI training on oracle traces, batched across call frames.
+
+Every call frame starts from a zero LSTM state, so a trace set is a bag of independent sequences. One
+update draws a batch of frames (uniformly or by the adaptive curriculum), packs them into one
+PackedSequence and runs the whole batch through the model at once. The run is readable top to bottom
+in `train`: data, model, optimizer, then the loop with evaluation, checkpoints and early stopping.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn.utils.rnn import PackedSequence
+
+from neuralprog import checkpoint
+from neuralprog.execute import run
+from neuralprog.models.npi import NPI, NPIConfig, step_losses
+from neuralprog.presets import Preset
+from neuralprog.tasks import Task, get_task
+from neuralprog.traces import Frame, Trace, frames, generate
+from neuralprog.train.curriculum import FrameSampler
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot start or cannot go on (exists already, diverged...); the message says why."""
+
+
+@dataclasses.dataclass
+class FrameBatch:
+    obs: PackedSequence  # packed (T_i, F) observations
+    args: torch.Tensor  # (N, 3) the frame's arguments, per packed step
+    program: torch.Tensor  # (N,) the frame's program, per packed step
+    next_program: torch.Tensor  # (N,)
+    next_args: torch.Tensor  # (N, 3)
+    end: torch.Tensor  # (N,) bool
+    steps: np.ndarray  # (N,) index of each packed step in FrameData's flat step arrays
+
+
+class FrameData:
+    """All frames of a trace set, flattened into arrays so that any batch is a few index operations."""
+
+    def __init__(self, frame_list: list[Frame], device: torch.device):
+        self.device = device
+        self.length = np.asarray([len(f.end) for f in frame_list])
+        self.start = np.concatenate([[0], np.cumsum(self.length)[:-1]])
+        self.program = np.asarray([f.program for f in frame_list])
+        self.args = np.asarray([f.args for f in frame_list], dtype=np.int64)
+        self.obs = torch.from_numpy(np.concatenate([f.obs for f in frame_list])).to(device)
+        self.next_program = torch.from_numpy(np.concatenate([f.next_program for f in frame_list])).to(device)
+        self.next_args = torch.from_numpy(np.concatenate([f.next_args for f in frame_list])).to(device)
+        self.end = torch.from_numpy(np.concatenate([f.end for f in frame_list])).to(device)
+
+    def __len__(self) -> int:
+        return len(self.length)
+
+    @property
+    def steps(self) -> int:
+        return int(self.length.sum())
+
+    def batch(self, index: np.ndarray) -> FrameBatch:
+        """Pack the frames `index` time-major, longest first (the layout nn.LSTM expects)."""
+        index = index[np.argsort(-self.length[index], kind="stable")]
+        lengths = self.length[index]
+        t = np.arange(lengths[0])[:, None]  # (T, 1)
+        valid = t < lengths[None, :]  # (T, n)
+        step = (self.start[index][None, :] + t)[valid]  # packed order: time-major
+        frame = np.broadcast_to(np.arange(len(index)), valid.shape)[valid]
+        batch_sizes = torch.from_numpy(valid.sum(1))
+        step_t = torch.from_numpy(step).to(self.device)
+        return FrameBatch(
+            obs=PackedSequence(self.obs[step_t], batch_sizes),
+            args=torch.from_numpy(self.args[index][frame]).to(self.device),
+            program=torch.from_numpy(self.program[index][frame]).to(self.device),
+            next_program=self.next_program[step_t],
+            next_args=self.next_args[step_t],
+            end=self.end[step_t],
+            steps=step,
+        )
+
+
+def batch_loss(model: NPI, batch: FrameBatch):
+    out = model.forward_frames(batch.obs, batch.args, batch.program)
+    return step_losses(out, batch.next_program, batch.next_args, batch.end)
+
+
+@torch.no_grad()
+def frame_accuracy(model: NPI, data: FrameData, chunk: int = 4096) -> tuple[float, dict[int, float]]:
+    """Teacher-forced accuracy over every training step: overall and per program."""
+    model.eval()
+    correct = np.zeros(data.steps, dtype=bool)
+    step_program = np.repeat(data.program, data.length)
+    for lo in range(0, len(data), chunk):
+        batch = data.batch(np.arange(lo, min(lo + chunk, len(data))))
+        _, ok = batch_loss(model, batch)
+        correct[batch.steps] = ok.cpu().numpy()
+    model.train()
+    per_program = {int(p): float(correct[step_program == p].mean()) for p in np.unique(data.program)}
+    return float(correct.mean()), per_program
+
+
+def build_model(task: Task, preset: Preset, seed: int) -> NPI:
+    torch.manual_seed(seed)
+    config = NPIConfig(
+        obs_sizes=task.obs_sizes,
+        n_programs=len(task.programs),
+        arg_size=task.programs.arg_size,
+        **asdict(preset.model),
+    )
+    return NPI(config)
+
+
+def train(
+    preset: Preset,
+    out_dir: str | Path,
+    resume: bool = False,
+    device: str = "cpu",
+    traces: list[Trace] | None = None,
+    log: Callable[[str], None] = print,
+    progress: bool = True,
+) -> Path:
+    """Train `preset` into `out_dir`; returns the path of the final checkpoint."""
+    out_dir = Path(out_dir)
+    ckpt_path = out_dir / CHECKPOINT_NAME
+    task = get_task(preset.task)
+    cfg = preset.train
+    dev = torch.device(device)
+
+    state = None
+    if resume:
+        if not ckpt_path.exists():
+            raise TrainingError(f"nothing to resume: {ckpt_path} does not exist")
+        state = checkpoint.load(ckpt_path, task=task.name)
+        if state.get("preset") != _preset_json(preset):
+            raise TrainingError(f"{ckpt_path} was trained with another preset or overrides; resume with the same ones")
+    elif out_dir.exists() and any(out_dir.iterdir()):
+        raise TrainingError(f"{out_dir} already exists; pass --resume to continue it or choose another --out")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.json").write_text(json.dumps(_preset_json(preset), indent=2) + "\n")
+
+    # Data: oracle traces (generated from the seed unless given), split into frames.
+    if traces is None:
+        traces = generate(task, preset.data.sizes, preset.data.per_size, seed=cfg.seed)
+    data = FrameData([f for t in traces for f in frames(task, t)], dev)
+    validation_rng = np.random.default_rng([cfg.seed, 2])
+    max_size = max(task.size(t.problem) for t in traces)
+    validation = [task.sample(validation_rng, max_size) for _ in range(cfg.validation_problems)]
+    log(f"{len(traces)} traces, {len(data)} frames, {data.steps} steps; task {task.name}, preset {preset.name}")
+
+    # Model, optimizer, sampler; restored from the checkpoint when resuming.
+    model = build_model(task, preset, cfg.seed).to(dev)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    schedule = torch.optim.lr_scheduler.StepLR(optimizer, cfg.lr_decay_every, cfg.lr_decay)
+    sampler = FrameSampler(data.program, cfg.curriculum, cfg.curriculum_temperature)
+    rng = np.random.default_rng([cfg.seed, 1])
+    update, perfect_streak, elapsed = 0, 0, 0.0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        sampler.load_state(state["sampler"])
+        rng.bit_generator.state = json.loads(state["rng"])
+        update, perfect_streak, elapsed = state["update"], state["perfect_streak"], state["elapsed"]
+        _truncate_metrics(out_dir / "metrics.jsonl", update)
+        log(f"resumed {ckpt_path} at update {update}")
+
+    def save(finished: bool) -> Path:
+        return checkpoint.save(
+            ckpt_path,
+            model,
+            task.name,
+            task.env_id,
+            task.programs,
+            preset=_preset_json(preset),
+            optimizer=optimizer.state_dict(),
+            schedule=schedule.state_dict(),
+            sampler=sampler.state(),
+            rng=json.dumps(rng.bit_generator.state),
+            update=update,
+            perfect_streak=perfect_streak,
+            elapsed=elapsed,
+            finished=finished,
+            traces=len(traces),
+        )
+
+    model.train()
+    metrics = (out_dir / "metrics.jsonl").open("a")
+    bar = _Progress(cfg.updates, update, enabled=progress, log=log)
+    started = time.perf_counter() - elapsed
+    try:
+        while update < cfg.updates:
+            batch = data.batch(sampler.sample(rng, cfg.batch_frames))
+            loss_per_step, correct = batch_loss(model, batch)
+            loss = loss_per_step.mean()
+            if not torch.isfinite(loss):
+                raise TrainingError(
+                    f"non-finite loss at update {update + 1}; stopped. The last good checkpoint is {ckpt_path}"
+                    " (try a lower train.lr)"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            schedule.step()
+            update += 1
+            elapsed = time.perf_counter() - started
+            row = {"update": update, "time": round(elapsed, 3), "train/loss": loss.item()}
+            row["train/step_accuracy"] = correct.float().mean().item()
+            bar.advance(update, loss=row["train/loss"], acc=row["train/step_accuracy"])
+
+            if update % cfg.eval_every == 0 or update == cfg.updates:
+                accuracy, per_program = frame_accuracy(model, data)
+                sampler.update({p: 1.0 - a for p, a in per_program.items()})
+                result = run(model, task, validation)
+                expected = [task.expected(p) for p in validation]
+                val = float(np.mean([o == e for o, e in zip(result.outputs, expected, strict=True)]))
+                model.train()
+                names = task.programs.names
+                row["eval/step_accuracy"] = accuracy
+                row.update({f"eval/step_accuracy/{names[p]}": a for p, a in per_program.items()})
+                row[f"eval/validation_accuracy@{max_size}"] = val
+                perfect_streak = perfect_streak + 1 if accuracy == 1.0 and val == 1.0 else 0
+                bar.note(update, f"steps {accuracy:.4f}  validation@{max_size} {val:.3f}  " + _worst(per_program, names))
+            metrics.write(json.dumps(row) + "\n")
+            stop = cfg.stop_after_perfect and perfect_streak >= cfg.stop_after_perfect
+            if update % cfg.checkpoint_every == 0 or stop:
+                metrics.flush()
+                save(finished=False)
+            if stop:
+                log(f"every training step and validation problem right {perfect_streak} evaluations in a row")
+                break
+    finally:
+        metrics.close()
+        bar.close()
+    path = save(finished=True)
+    log(f"trained {update} updates in {elapsed:.1f}s")
+    return path
+
+
+def _preset_json(preset: Preset) -> dict:
+    return json.loads(json.dumps(asdict(preset)))
+
+
+def _worst(per_program: dict[int, float], names: list[str]) -> str:
+    worst = sorted(per_program.items(), key=lambda kv: kv[1])[:2]
+    return " ".join(f"{names[p]} {a:.3f}" for p, a in worst)
+
+
+def _truncate_metrics(path: Path, update: int) -> None:
+    """Drop metric lines written after the checkpoint we resume from (they will be written again)."""
+    if not path.exists():
+        return
+    keep = [line for line in path.read_text().splitlines() if json.loads(line).get("update", 0) <= update]
+    path.write_text("".join(line + "\n" for line in keep))
+
+
+class _Progress:
+    """A rich progress bar with loss, accuracy and ETA on a terminal; plain periodic lines otherwise."""
+
+    def __init__(self, total: int, done: int, enabled: bool, log: Callable[[str], None]):
+        import sys
+
+        self.total, self.log = total, log
+        self.live = enabled and sys.stderr.isatty()
+        self.enabled = enabled
+        self.started, self.start_update = time.perf_counter(), done
+        if self.live:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.progress = Progress(
+                TextColumn("update {task.completed}/{task.total}"),
+                BarColumn(),
+                TextColumn("loss {task.fields[loss]:.4f} acc {task.fields[acc]:.3f}"),
+                TimeRemainingColumn(),
+                transient=True,
+            )
+            self.task = self.progress.add_task("train", total=total, completed=done, loss=math.nan, acc=0.0)
+            self.progress.start()
+
+    def advance(self, update: int, loss: float, acc: float) -> None:
+        self.last = (loss, acc)
+        if self.live:
+            self.progress.update(self.task, completed=update, loss=loss, acc=acc)
+
+    def note(self, update: int, text: str) -> None:
+        if not self.enabled:
+            return
+        rate = (update - self.start_update) / max(time.perf_counter() - self.started, 1e-9)
+        eta = (self.total - update) / max(rate, 1e-9)
+        line = f"update {update}/{self.total}  loss {self.last[0]:.4f}  {text}  eta {eta:.0f}s"
+        if self.live:
+            self.progress.console.print(line)
+        else:
+            self.log(line)
+
+    def close(self) -> None:
+        if self.live:
+            self.progress.stop()
