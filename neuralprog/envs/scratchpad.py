@@ -155,7 +155,7 @@ class AdditionEnv(gym.Env):
     v0: initial version.
     """
 
-    metadata = {"render_modes": ["ansi"]}
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
     def __init__(self, digits: int = 5, max_steps: int | None = None, render_mode: str | None = None):
         if digits < 1:

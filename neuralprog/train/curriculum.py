@@ -1,8 +1,11 @@
 """The adaptive curriculum of NPI (Reed & de Freitas, Sec. 4): programs that are still wrong get sampled more.
 
-The sampler keeps one error rate per program, re-estimated from full evaluations, and draws training
-frames so that each program's share of a batch is a softmax over those error rates. Its state is plain
-numbers, saved in checkpoints so a resumed run draws the same batches.
+The sampler keeps one error rate per program, re-estimated at each full evaluation, and splits every
+batch between programs by a softmax over those error rates (half of the batch is always spread evenly,
+so no program is starved and forgotten). Within a program, half of its share goes to the frames the
+last evaluation got wrong, if there are any: a handful of rare situations (9 + 9 + carry) would
+otherwise stay wrong for thousands of updates. The state is plain numbers, saved in checkpoints, so a
+resumed run draws the same batches.
 """
 
 from __future__ import annotations
@@ -20,13 +23,14 @@ class FrameSampler:
         self.programs = np.unique(frame_programs)
         self.members = [np.flatnonzero(frame_programs == p) for p in self.programs]
         self.error = np.ones(len(self.programs))
+        self.wrong = [np.zeros(0, dtype=np.int64) for _ in self.programs]
 
-    def update(self, error_by_program: dict[int, float]) -> None:
-        self.error = np.asarray([error_by_program.get(int(p), 1.0) for p in self.programs])
+    def update(self, frame_wrong: np.ndarray) -> None:
+        """Re-estimate from a full evaluation: `frame_wrong[i]` is True when frame i had a wrong step."""
+        self.error = np.asarray([frame_wrong[m].mean() for m in self.members])
+        self.wrong = [m[frame_wrong[m]] for m in self.members]
 
     def program_weights(self) -> np.ndarray:
-        # Half of each batch is spread evenly over programs, so no program is ever starved and forgotten;
-        # the other half follows the softmax over errors.
         z = self.error / self.temperature
         w = np.exp(z - z.max())
         return 0.5 * w / w.sum() + 0.5 / len(w)
@@ -35,11 +39,15 @@ class FrameSampler:
         if not self.adaptive:
             return rng.integers(0, len(self.frame_programs), size=n)
         counts = rng.multinomial(n, self.program_weights())
-        picks = [rng.choice(m, size=k) for m, k in zip(self.members, counts, strict=True) if k]
+        picks = []
+        for members, wrong, k in zip(self.members, self.wrong, counts, strict=True):
+            hard = k // 2 if len(wrong) else 0
+            picks += [rng.choice(members, size=k - hard), rng.choice(wrong, size=hard) if hard else wrong[:0]]
         return np.concatenate(picks)
 
-    def state(self) -> list[float]:
-        return self.error.tolist()
+    def state(self) -> dict:
+        return {"error": self.error.tolist(), "wrong": [w.tolist() for w in self.wrong]}
 
-    def load_state(self, error: list[float]) -> None:
-        self.error = np.asarray(error, dtype=float)
+    def load_state(self, state: dict) -> None:
+        self.error = np.asarray(state["error"], dtype=float)
+        self.wrong = [np.asarray(w, dtype=np.int64) for w in state["wrong"]]

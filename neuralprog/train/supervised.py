@@ -94,8 +94,8 @@ def batch_loss(model: NPI, batch: FrameBatch):
 
 
 @torch.no_grad()
-def frame_accuracy(model: NPI, data: FrameData, chunk: int = 4096) -> tuple[float, dict[int, float]]:
-    """Teacher-forced accuracy over every training step: overall and per program."""
+def frame_accuracy(model: NPI, data: FrameData, chunk: int = 4096) -> tuple[np.ndarray, dict[int, float]]:
+    """Teacher-forced evaluation of every training step: which steps are right, and accuracy per program."""
     model.eval()
     correct = np.zeros(data.steps, dtype=bool)
     step_program = np.repeat(data.program, data.length)
@@ -105,7 +105,7 @@ def frame_accuracy(model: NPI, data: FrameData, chunk: int = 4096) -> tuple[floa
         correct[batch.steps] = ok.cpu().numpy()
     model.train()
     per_program = {int(p): float(correct[step_program == p].mean()) for p in np.unique(data.program)}
-    return float(correct.mean()), per_program
+    return correct, per_program
 
 
 def build_model(task: Task, preset: Preset, seed: int) -> NPI:
@@ -140,8 +140,11 @@ def train(
         if not ckpt_path.exists():
             raise TrainingError(f"nothing to resume: {ckpt_path} does not exist")
         state = checkpoint.load(ckpt_path, task=task.name)
-        if state.get("preset") != _preset_json(preset):
-            raise TrainingError(f"{ckpt_path} was trained with another preset or overrides; resume with the same ones")
+        if not _same_run(state.get("preset"), _preset_json(preset)):
+            raise TrainingError(
+                f"{ckpt_path} was trained with another preset or overrides; resume with the same ones"
+                " (only train.updates may change, to extend a run)"
+            )
     elif out_dir.exists() and any(out_dir.iterdir()):
         raise TrainingError(f"{out_dir} already exists; pass --resume to continue it or choose another --out")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -218,8 +221,9 @@ def train(
             bar.advance(update, loss=row["train/loss"], acc=row["train/step_accuracy"])
 
             if update % cfg.eval_every == 0 or update == cfg.updates:
-                accuracy, per_program = frame_accuracy(model, data)
-                sampler.update({p: 1.0 - a for p, a in per_program.items()})
+                correct, per_program = frame_accuracy(model, data)
+                accuracy = float(correct.mean())
+                sampler.update(np.logical_and.reduceat(correct, data.start) == 0)
                 result = run(model, task, validation)
                 expected = [task.expected(p) for p in validation]
                 val = float(np.mean([o == e for o, e in zip(result.outputs, expected, strict=True)]))
@@ -248,6 +252,13 @@ def train(
 
 def _preset_json(preset: Preset) -> dict:
     return json.loads(json.dumps(asdict(preset)))
+
+
+def _same_run(saved: dict | None, wanted: dict) -> bool:
+    def without_updates(p: dict | None) -> dict | None:
+        return p and {**p, "train": {k: v for k, v in p["train"].items() if k != "updates"}}
+
+    return without_updates(saved) == without_updates(wanted)
 
 
 def _worst(per_program: dict[int, float], names: list[str]) -> str:

@@ -1,0 +1,82 @@
+import dataclasses
+import numpy as np
+import pytest
+import torch
+
+from neuralprog import checkpoint
+from neuralprog.evaluate import evaluate
+from neuralprog.presets import get_preset, override
+from neuralprog.train.supervised import TrainingError, train
+
+
+def _quiet(**kw):
+    return {"progress": False, "log": lambda _: None, **kw}
+
+
+def test_tiny_npi_adds_100_digit_numbers_exactly(addition, tiny_run):
+    """The learning test: addition-tiny trains in well under a minute and generalizes to 100 digits."""
+    payload = checkpoint.load(tiny_run)
+    assert payload["finished"] and payload["elapsed"] < 60
+    model = checkpoint.load_model(payload)
+    [result] = evaluate(model, addition, [100], n=20, seed=7)
+    assert result.accuracy == 1.0
+
+
+def _short(preset_name="addition-tiny", updates=60):
+    preset = get_preset(preset_name)
+    return dataclasses.replace(
+        preset, train=dataclasses.replace(preset.train, updates=updates, eval_every=20, checkpoint_every=20)
+    )
+
+
+def test_same_seed_same_weights(tmp_path):
+    preset = _short()
+    a = checkpoint.load(train(preset, tmp_path / "a", **_quiet()))["model"]
+    b = checkpoint.load(train(preset, tmp_path / "b", **_quiet()))["model"]
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    other = dataclasses.replace(preset, train=dataclasses.replace(preset.train, seed=1))
+    c = checkpoint.load(train(other, tmp_path / "c", **_quiet()))["model"]
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_resume_continues_exactly(tmp_path):
+    """Training 60 updates straight equals 40 updates, a stop, and a resume extended to 60."""
+    full = _short(updates=60)
+    straight = checkpoint.load(train(full, tmp_path / "straight", **_quiet()))
+    train(_short(updates=40), tmp_path / "split", **_quiet())
+    resumed = checkpoint.load(train(full, tmp_path / "split", resume=True, **_quiet()))
+    assert resumed["update"] == straight["update"] == 60
+    assert all(torch.equal(straight["model"][k], resumed["model"][k]) for k in straight["model"])
+
+
+def test_existing_run_dir_is_never_overwritten(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    with pytest.raises(TrainingError, match="already exists"):
+        train(_short(), out, **_quiet())
+    assert (out / "notes.txt").read_text() == "keep me"
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    preset = override(_short(updates=200), ["train.lr=1e30", "train.checkpoint_every=1"])
+    out = tmp_path / "run"
+    with pytest.raises(TrainingError, match="non-finite loss"):
+        train(preset, out, **_quiet())
+    payload = checkpoint.load(out / "checkpoint.pt")
+    assert all(torch.isfinite(v).all() for v in payload["model"].values() if v.is_floating_point())
+
+
+def test_adaptive_curriculum_favours_programs_and_frames_with_errors():
+    from neuralprog.train.curriculum import FrameSampler
+
+    programs = np.repeat([0, 1, 2], [100, 100, 100])
+    sampler = FrameSampler(programs, adaptive=True, temperature=0.05)
+    wrong = np.zeros(300, dtype=bool)
+    wrong[[100, 101, 102]] = True  # 3% of program 1's frames are wrong
+    sampler.update(wrong)
+    picks = sampler.sample(np.random.default_rng(0), 3000)
+    share = np.bincount(programs[picks], minlength=3) / len(picks)
+    assert share[1] > 0.5 and share[0] > 0.1 and share[2] > 0.1
+    assert np.isin(picks, [100, 101, 102]).mean() > 0.25
