@@ -106,7 +106,9 @@ def cmd_eval(args: argparse.Namespace) -> None:
     for column in ("size", "accuracy", "halted", "steps/problem", "seconds"):
         table.add_column(column, justify="right")
     for r in results:
-        table.add_row(str(r.size), f"{100 * r.accuracy:.1f}%", str(r.halted), f"{r.mean_steps:.0f}", f"{r.seconds:.1f}")
+        table.add_row(
+            str(r.size), f"{100 * r.accuracy:.1f}%", str(r.halted), f"{r.mean_steps:.0f}", f"{r.seconds:.1f}"
+        )
     Console().print(table)
     if args.json:
         _write_atomic(Path(args.json), json.dumps([r.to_json() for r in results], indent=2) + "\n")
@@ -135,7 +137,11 @@ def cmd_solve(args: argparse.Namespace) -> None:
         try:
             problem = task.parse(item)
         except ValueError as e:
-            rows.append({"problem": item, "error": str(e)} if isinstance(item, dict) else {"line": number, "error": str(e)})
+            rows.append(
+                {"problem": item, "error": str(e)}
+                if isinstance(item, dict)
+                else {"line": number, "error": str(e)}
+            )
             continue
         rows.append(dict(item))
         good.append((len(rows) - 1, problem))
@@ -144,7 +150,9 @@ def cmd_solve(args: argparse.Namespace) -> None:
     for lo in range(0, len(good), args.batch):
         chunk = good[lo : lo + args.batch]
         result = run(model, task, [p for _, p in chunk])
-        for (i, problem), output, steps, halted in zip(chunk, result.outputs, result.steps, result.halted, strict=True):
+        for (i, problem), output, steps, halted in zip(
+            chunk, result.outputs, result.steps, result.halted, strict=True
+        ):
             rows[i].update(
                 output=output, correct=output == task.expected(problem), steps=int(steps), halted=bool(halted)
             )
@@ -208,9 +216,13 @@ def cmd_trace(args: argparse.Namespace) -> None:
             departed.append(count)
             want = "end" if expected is None else describe(expected.next, expected.next_args)
             marker = f"   <-- departs from the oracle (oracle: {want})"
-        line = f"{'  ' * e.depth}{e.program:<8} end {e.end_probability:.2f}  -> {describe(e.next, e.next_args)}"
+        line = (
+            f"{'  ' * e.depth}{e.program:<8} end {e.end_probability:.2f}  -> {describe(e.next, e.next_args)}"
+        )
         print(line + marker)
-        if show_pad == "all" or (show_pad == "act" and e.next is not None and task.programs[e.next].primitive):
+        if show_pad == "all" or (
+            show_pad == "act" and e.next is not None and task.programs[e.next].primitive
+        ):
             print(_indent(machine.render(0), e.depth + 1))
         count += 1
 
@@ -246,12 +258,25 @@ def cmd_demo(args: argparse.Namespace) -> None:
         train(get_preset("addition"), out, resume=ckpt.exists(), device=_device(args.device), log=_info)
     _info("\none addition, step by step:")
     cmd_trace(
-        argparse.Namespace(checkpoint=str(ckpt), problem='{"a": "96", "b": "25"}', oracle=False, pad="none", device=args.device)
+        argparse.Namespace(
+            checkpoint=str(ckpt),
+            problem='{"a": "96", "b": "25"}',
+            oracle=False,
+            pad="none",
+            device=args.device,
+        )
     )
     _info("")
     cmd_eval(
         argparse.Namespace(
-            checkpoint=str(ckpt), lengths=args.lengths, n=args.n, seed=0, batch=100, json=None, plot=None, device=args.device
+            checkpoint=str(ckpt),
+            lengths=args.lengths,
+            n=args.n,
+            seed=0,
+            batch=100,
+            json=None,
+            plot=None,
+            device=args.device,
         )
     )
 
@@ -312,24 +337,36 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: a GPU when present)")
         return p
 
-    parser = argparse.ArgumentParser(prog="neuralprog", description="Neural programming models: NPI, NTP, RL-NTM.")
+    parser = argparse.ArgumentParser(
+        prog="neuralprog", description="Neural programming models: NPI, NTP, RL-NTM."
+    )
     parser.add_argument("--version", action="version", version=f"neuralprog {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     from neuralprog.presets import PRESETS
 
-    p = verb("train", "train a preset; prints the checkpoint path last", "neuralprog train addition --out runs/add")
+    p = verb(
+        "train", "train a preset; prints the checkpoint path last", "neuralprog train addition --out runs/add"
+    )
     p.add_argument("preset", help=f"one of: {', '.join(PRESETS)}")
     p.add_argument("--out", help="run directory (default runs/PRESET); an existing one needs --resume")
     p.add_argument("--seed", type=int, help="seed of traces, initial weights and batch order")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    p.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE", help="override, e.g. train.lr=3e-4")
+    p.add_argument(
+        "--set", action="append", metavar="SECTION.FIELD=VALUE", help="override, e.g. train.lr=3e-4"
+    )
     p.add_argument("--traces", help="train on this JSONL trace file instead of generating traces")
     p.set_defaults(func=cmd_train)
 
-    p = verb("eval", "exact-match accuracy per problem size", "neuralprog eval runs/addition/checkpoint.pt --lengths 10,100,1000")
+    p = verb(
+        "eval",
+        "exact-match accuracy per problem size",
+        "neuralprog eval runs/addition/checkpoint.pt --lengths 10,100,1000",
+    )
     p.add_argument("checkpoint")
-    p.add_argument("--lengths", default="10,100,1000,3000", help="comma-separated sizes (digits for addition)")
+    p.add_argument(
+        "--lengths", default="10,100,1000,3000", help="comma-separated sizes (digits for addition)"
+    )
     p.add_argument("--n", type=int, default=100, help="random problems per size")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", type=int, default=100, help="problems run in lockstep at once")
@@ -337,22 +374,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", help="also plot accuracy against size to this PNG file")
     p.set_defaults(func=cmd_eval)
 
-    p = verb("solve", "run a model on a JSONL file of problems", "neuralprog solve CKPT --problems in.jsonl --out out.jsonl")
+    p = verb(
+        "solve",
+        "run a model on a JSONL file of problems",
+        "neuralprog solve CKPT --problems in.jsonl --out out.jsonl",
+    )
     p.add_argument("checkpoint")
     p.add_argument("--problems", required=True, help='JSONL, one problem a line, e.g. {"a": "96", "b": "25"}')
-    p.add_argument("--out", required=True, help="JSONL results: the problem plus output, correct, steps, halted (or error)")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="JSONL results: the problem plus output, correct, steps, halted (or error)",
+    )
     p.add_argument("--batch", type=int, default=100, help="problems run in lockstep at once")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.set_defaults(func=cmd_solve)
 
-    p = verb("trace", "show a model's execution step by step", "neuralprog trace CKPT --problem '{\"a\": \"96\", \"b\": \"25\"}'")
+    p = verb(
+        "trace",
+        "show a model's execution step by step",
+        'neuralprog trace CKPT --problem \'{"a": "96", "b": "25"}\'',
+    )
     p.add_argument("checkpoint")
     p.add_argument("--problem", required=True, help="one problem as JSON")
-    p.add_argument("--oracle", action="store_true", help="show the oracle's (reference program's) trace instead")
-    p.add_argument("--pad", choices=["act", "all", "none"], default="act", help="when to draw the scratch pad")
+    p.add_argument(
+        "--oracle", action="store_true", help="show the oracle's (reference program's) trace instead"
+    )
+    p.add_argument(
+        "--pad", choices=["act", "all", "none"], default="act", help="when to draw the scratch pad"
+    )
     p.set_defaults(func=cmd_trace)
 
-    p = verb("demo", "train addition (or reuse the run), trace one sum, print accuracy to 1,000 digits", "neuralprog demo")
+    p = verb(
+        "demo",
+        "train addition (or reuse the run), trace one sum, print accuracy to 1,000 digits",
+        "neuralprog demo",
+    )
     p.add_argument("--out", default="runs/demo-addition", help="where the demo's run lives")
     p.add_argument("--lengths", default="10,100,1000")
     p.add_argument("--n", type=int, default=100)
@@ -361,7 +418,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("envs", "list the registered environments", "neuralprog envs")
     p.set_defaults(func=cmd_envs)
 
-    p = verb("data", "write oracle traces to a JSONL file", "neuralprog data addition --lengths 1:20 --per-length 32 --out add.jsonl")
+    p = verb(
+        "data",
+        "write oracle traces to a JSONL file",
+        "neuralprog data addition --lengths 1:20 --per-length 32 --out add.jsonl",
+    )
     p.add_argument("task")
     p.add_argument("--lengths", default="1:20", help="LO:HI problem sizes")
     p.add_argument("--per-length", type=int, default=32)

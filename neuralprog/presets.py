@@ -93,9 +93,11 @@ PRESETS: dict[str, Preset] = {
             "addition-tiny",
             "addition",
             "a small NPI that learns addition in well under a minute (tests, quick experiments)",
-            data=DataConfig(sizes=tuple(range(1, 9)), per_size=8),
-            model=ModelSizes(state_size=32, program_size=16, key_size=8, mlp_size=64, hidden_size=64),
-            train=TrainConfig(updates=1500, lr=3e-3, eval_every=50, checkpoint_every=50, validation_problems=16),
+            data=DataConfig(sizes=tuple(range(1, 11)), per_size=48),
+            model=ModelSizes(state_size=64, program_size=16, key_size=8, mlp_size=128, hidden_size=128),
+            train=TrainConfig(
+                updates=2500, batch_frames=128, eval_every=50, checkpoint_every=50, validation_problems=16
+            ),
         ),
     ]
 }
@@ -113,7 +115,9 @@ def override(preset: Preset, assignments: list[str]) -> Preset:
         key, sep, text = assignment.partition("=")
         section, dot, name = key.partition(".")
         if not sep or not dot or section not in ("data", "model", "train"):
-            raise ValueError(f"bad override {assignment!r}; use SECTION.FIELD=VALUE with SECTION data, model or train")
+            raise ValueError(
+                f"bad override {assignment!r}; use SECTION.FIELD=VALUE with SECTION data, model or train"
+            )
         part = getattr(preset, section)
         fields = {f.name: f for f in dataclasses.fields(part)}
         if name not in fields:
@@ -137,4 +141,8 @@ def _parse_like(current: object, text: str) -> object:
             lo, hi = text.split(":")
             return tuple(range(int(lo), int(hi) + 1))
         return tuple(int(x) for x in text.split(","))
-    return type(current)(text)
+    if isinstance(current, int):
+        return int(text)
+    if isinstance(current, float):
+        return float(text)
+    return text

@@ -140,7 +140,9 @@ def frames(task: Task, trace: Trace) -> list[Frame]:
                 program=ids[steps[0].program],
                 args=steps[0].args,
                 obs=np.asarray([s.obs for s in steps], dtype=np.int64),
-                next_program=np.asarray([-1 if s.next is None else ids[s.next] for s in steps], dtype=np.int64),
+                next_program=np.asarray(
+                    [-1 if s.next is None else ids[s.next] for s in steps], dtype=np.int64
+                ),
                 next_args=np.asarray([s.next_args for s in steps], dtype=np.int64),
                 end=np.asarray([s.end for s in steps], dtype=bool),
             )

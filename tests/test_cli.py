@@ -101,7 +101,13 @@ def test_solve_marks_bad_lines_and_runs_the_rest(capsys, tmp_path, tiny_run):
     problems = tmp_path / "in.jsonl"
     problems.write_text(
         "\n".join(
-            ['{"a": "96", "b": "25"}', '{"a": "-3", "b": "1"}', "not json", '{"a": "12x"}', '{"a": "999", "b": "1"}']
+            [
+                '{"a": "96", "b": "25"}',
+                '{"a": "-3", "b": "1"}',
+                "not json",
+                '{"a": "12x"}',
+                '{"a": "999", "b": "1"}',
+            ]
         )
         + "\n"
     )
@@ -141,7 +147,9 @@ def test_trace_shows_steps_pad_and_agreement(capsys, tiny_run):
 
 def test_eval_writes_json_and_plot(capsys, tmp_path, tiny_run):
     js, png = tmp_path / "r.json", tmp_path / "r.png"
-    code, out, _ = _run(capsys, "eval", tiny_run, "--lengths", "5,30", "--n", "10", "--json", js, "--plot", png)
+    code, out, _ = _run(
+        capsys, "eval", tiny_run, "--lengths", "5,30", "--n", "10", "--json", js, "--plot", png
+    )
     assert code == 0 and "accuracy" in out
     results = json.loads(js.read_text())
     assert [r["size"] for r in results] == [5, 30] and all(r["accuracy"] == 1.0 for r in results)
@@ -152,7 +160,15 @@ def test_eval_writes_json_and_plot(capsys, tmp_path, tiny_run):
 
 def test_nan_during_training_exits_cleanly(capsys, tmp_path):
     code, _, err = _run(
-        capsys, "train", "addition-tiny", "--out", tmp_path / "r", "--set", "train.lr=1e30", "--set", "train.checkpoint_every=1"
+        capsys,
+        "train",
+        "addition-tiny",
+        "--out",
+        tmp_path / "r",
+        "--set",
+        "train.lr=1e30",
+        "--set",
+        "train.checkpoint_every=1",
     )
     assert code == 2 and "non-finite loss" in err and "Traceback" not in err
     assert checkpoint.load(tmp_path / "r" / "checkpoint.pt")["update"] >= 1
@@ -160,9 +176,21 @@ def test_nan_during_training_exits_cleanly(capsys, tmp_path):
 
 def test_sigkill_then_resume(tmp_path):
     out = tmp_path / "run"
-    args = [*CLI, "train", "addition-tiny", "--out", str(out), "--set", "train.checkpoint_every=10", "--set", "train.updates=400"]
+    args = [
+        *CLI,
+        "train",
+        "addition-tiny",
+        "--out",
+        str(out),
+        "--set",
+        "train.checkpoint_every=10",
+        "--set",
+        "train.updates=400",
+    ]
     args += ["--set", "train.stop_after_perfect=0"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     ckpt = out / "checkpoint.pt"
     deadline = time.time() + 120
     killed_at = 0

@@ -49,7 +49,14 @@ def test_truncates_after_step_budget():
 
 @pytest.mark.parametrize(
     "problem",
-    [{"a": "-5", "b": "3"}, {"a": "", "b": "3"}, {"a": "1.5", "b": "3"}, {"a": "12a", "b": "3"}, {"a": "1"}, [1, 2]],
+    [
+        {"a": "-5", "b": "3"},
+        {"a": "", "b": "3"},
+        {"a": "1.5", "b": "3"},
+        {"a": "12a", "b": "3"},
+        {"a": "1"},
+        [1, 2],
+    ],
 )
 def test_invalid_problems_raise_clear_value_error(problem):
     with pytest.raises(ValueError, match="addition"):

@@ -8,7 +8,9 @@ from neuralprog.models.npi import NPI, NPIConfig
 
 def _random_model(task, seed):
     torch.manual_seed(seed)
-    return NPI(NPIConfig(obs_sizes=task.obs_sizes, n_programs=len(task.programs), hidden_size=32, mlp_size=32))
+    return NPI(
+        NPIConfig(obs_sizes=task.obs_sizes, n_programs=len(task.programs), hidden_size=32, mlp_size=32)
+    )
 
 
 def test_untrained_model_never_hangs(addition):

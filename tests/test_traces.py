@@ -19,7 +19,15 @@ def test_replaying_primitive_actions_gives_the_exact_sum(addition, a, b):
 
 @pytest.mark.parametrize(
     ("a", "b"),
-    [("9" * 200, "1"), ("1", "9" * 200), ("0", "0"), ("000", "0"), ("5", "5"), ("99999", "99999"), ("1" * 50, "8" * 3)],
+    [
+        ("9" * 200, "1"),
+        ("1", "9" * 200),
+        ("0", "0"),
+        ("000", "0"),
+        ("5", "5"),
+        ("99999", "99999"),
+        ("1" * 50, "8" * 3),
+    ],
 )
 def test_replay_edge_cases(addition, a, b):
     trace = record(addition, {"a": a, "b": b})
@@ -31,7 +39,14 @@ def test_trace_structure_matches_the_paper(addition):
     assert steps[0].program == "ADD" and steps[0].depth == 0 and steps[0].next == "ADD1"
     assert steps[-1].program == "ADD" and steps[-1].end
     calls = {(s.program, s.next) for s in steps if s.next}
-    assert calls == {("ADD", "ADD1"), ("ADD", "LSHIFT"), ("ADD1", "ACT"), ("ADD1", "CARRY"), ("CARRY", "ACT"), ("LSHIFT", "ACT")}
+    assert calls == {
+        ("ADD", "ADD1"),
+        ("ADD", "LSHIFT"),
+        ("ADD1", "ACT"),
+        ("ADD1", "CARRY"),
+        ("CARRY", "ACT"),
+        ("LSHIFT", "ACT"),
+    }
 
 
 def test_frames_are_independent_sequences(addition):

@@ -1,4 +1,5 @@
 import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -78,5 +79,5 @@ def test_adaptive_curriculum_favours_programs_and_frames_with_errors():
     sampler.update(wrong)
     picks = sampler.sample(np.random.default_rng(0), 3000)
     share = np.bincount(programs[picks], minlength=3) / len(picks)
-    assert share[1] > 0.5 and share[0] > 0.1 and share[2] > 0.1
-    assert np.isin(picks, [100, 101, 102]).mean() > 0.25
+    assert share[1] > 0.35 and share[0] > 0.2 and share[2] > 0.2  # 3% error: 0.5 * 1.82 / 3.82 + 1/6
+    assert np.isin(picks, [100, 101, 102]).mean() > 0.15  # half of program 1's share

@@ -209,7 +209,12 @@ class AdditionEnv(gym.Env):
         assert self._pads is not None
         output = self._pads.output(0)
         expected = ADDITION.expected(self._problem)
-        return {"a": self._problem["a"], "b": self._problem["b"], "output": output, "correct": output == expected}
+        return {
+            "a": self._problem["a"],
+            "b": self._problem["b"],
+            "output": output,
+            "correct": output == expected,
+        }
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -264,8 +269,8 @@ class AdditionTask:
     env_id = "neuralprog/Addition-v0"
     programs = ADDITION_PROGRAMS
     root = "ADD"
-    obs_sizes = (BLANK + 1,) * 4
-    obs_names = ROWS
+    obs_sizes: tuple[int, ...] = (BLANK + 1,) * 4
+    obs_names: tuple[str, ...] = ROWS
     oracle = {"ADD": _add, "ADD1": _add1, "CARRY": _carry, "LSHIFT": _shift(LEFT), "RSHIFT": _shift(RIGHT)}
     problem_example = '{"a": "96", "b": "25"}'
 

@@ -60,6 +60,8 @@ class StepOutput:
 
 
 class NPI(nn.Module):
+    input_offsets: torch.Tensor  # (F + 3,) where each field's one-hot block starts
+
     def __init__(self, config: NPIConfig):
         super().__init__()
         self.config = config
@@ -73,7 +75,7 @@ class NPI(nn.Module):
             nn.Linear(self.input_size, c.state_size), nn.ReLU(), nn.Linear(c.state_size, c.state_size)
         )
         # program memory: embeddings M_prog (N x P) and keys M_key (N x K)
-        self.program_embedding = nn.Parameter(torch.randn(c.n_programs, c.program_size) * 0.1)
+        self.program_embedding = nn.Parameter(torch.randn(c.n_programs, c.program_size))
         self.program_keys = nn.Parameter(torch.randn(c.n_programs, c.key_size))
         # core: MLP over [s, p], then the LSTM
         self.core_mlp = nn.Sequential(
@@ -162,6 +164,8 @@ def step_losses(out: StepOutput, next_program: torch.Tensor, next_args: torch.Te
     loss = end_loss + calls * (program_loss + arg_loss)
     with torch.no_grad():
         end_ok = (out.end_logit > 0) == end
-        call_ok = (out.key_scores.argmax(1) == target_program) & (out.arg_logits.argmax(2) == next_args).all(1)
+        call_ok = (out.key_scores.argmax(1) == target_program) & (out.arg_logits.argmax(2) == next_args).all(
+            1
+        )
         correct = end_ok & (end | call_ok)
     return loss, correct

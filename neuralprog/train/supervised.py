@@ -157,7 +157,10 @@ def train(
     validation_rng = np.random.default_rng([cfg.seed, 2])
     max_size = max(task.size(t.problem) for t in traces)
     validation = [task.sample(validation_rng, max_size) for _ in range(cfg.validation_problems)]
-    log(f"{len(traces)} traces, {len(data)} frames, {data.steps} steps; task {task.name}, preset {preset.name}")
+    log(
+        f"{len(traces)} traces, {len(data)} frames, {data.steps} steps; "
+        f"task {task.name}, preset {preset.name}"
+    )
 
     # Model, optimizer, sampler; restored from the checkpoint when resuming.
     model = build_model(task, preset, cfg.seed).to(dev)
@@ -206,7 +209,8 @@ def train(
             loss = loss_per_step.mean()
             if not torch.isfinite(loss):
                 raise TrainingError(
-                    f"non-finite loss at update {update + 1}; stopped. The last good checkpoint is {ckpt_path}"
+                    f"non-finite loss at update {update + 1}; stopped. "
+                    f"The last good checkpoint is {ckpt_path}"
                     " (try a lower train.lr)"
                 )
             optimizer.zero_grad(set_to_none=True)
@@ -233,7 +237,10 @@ def train(
                 row.update({f"eval/step_accuracy/{names[p]}": a for p, a in per_program.items()})
                 row[f"eval/validation_accuracy@{max_size}"] = val
                 perfect_streak = perfect_streak + 1 if accuracy == 1.0 and val == 1.0 else 0
-                bar.note(update, f"steps {accuracy:.4f}  validation@{max_size} {val:.3f}  " + _worst(per_program, names))
+                bar.note(
+                    update,
+                    f"steps {accuracy:.4f}  validation@{max_size} {val:.3f}  " + _worst(per_program, names),
+                )
             metrics.write(json.dumps(row) + "\n")
             stop = cfg.stop_after_perfect and perfect_streak >= cfg.stop_after_perfect
             if update % cfg.checkpoint_every == 0 or stop:
