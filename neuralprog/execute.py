@@ -71,6 +71,7 @@ def run(
     program_stack = np.zeros((n, capacity), dtype=np.int64)
     program_stack[:, 0] = root
     args_stack = np.zeros((n, capacity, 3), dtype=np.int64)
+    lstm_weights = model.lstm_weights()
     h, c = model.zero_state(n)  # (L, n, H)
     saved_h = torch.zeros(capacity, n, *h.shape[::2], device=device)  # (depth, n, L, H)
     saved_c = torch.zeros_like(saved_h)
@@ -85,6 +86,7 @@ def run(
             torch.from_numpy(top_args).to(device),
             torch.from_numpy(top_program).to(device),
             (h, c),
+            lstm_weights,
         )
         end = (out.end_logit > 0).cpu().numpy()
         next_program = out.key_scores.argmax(1).cpu().numpy()

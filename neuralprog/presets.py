@@ -58,6 +58,8 @@ class TrainConfig:
     """Adaptive curriculum: draw frames by a softmax over each program's current error (paper, Sec. 4)."""
     curriculum_temperature: float = 0.05
     """Temperature of that softmax over per-program step error rates."""
+    curriculum_hard_fraction: float = 0.5
+    """Share of each program's frames drawn from the frames the last evaluation got wrong."""
     eval_every: int = 100
     """Updates between evaluations (teacher-forced accuracy on every training frame, validation runs)."""
     validation_problems: int = 32

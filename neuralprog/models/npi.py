@@ -75,7 +75,7 @@ class NPI(nn.Module):
             nn.Linear(self.input_size, c.state_size), nn.ReLU(), nn.Linear(c.state_size, c.state_size)
         )
         # program memory: embeddings M_prog (N x P) and keys M_key (N x K)
-        self.program_embedding = nn.Parameter(torch.randn(c.n_programs, c.program_size))
+        self.program_embedding = nn.Parameter(0.1 * torch.randn(c.n_programs, c.program_size))
         self.program_keys = nn.Parameter(torch.randn(c.n_programs, c.key_size))
         # core: MLP over [s, p], then the LSTM
         self.core_mlp = nn.Sequential(
@@ -85,10 +85,8 @@ class NPI(nn.Module):
             nn.ReLU(),
         )
         self.lstm = nn.LSTM(c.mlp_size, c.hidden_size, c.layers)
-        # heads
-        self.end_head = nn.Linear(c.hidden_size, 1)
-        self.key_head = nn.Linear(c.hidden_size, c.key_size)
-        self.arg_head = nn.Linear(c.hidden_size, N_ARGS * c.arg_size)
+        # heads f_end, f_prog and f_arg, as one matrix: [end logit | key k (K) | 3 x argument logits]
+        self.heads_linear = nn.Linear(c.hidden_size, 1 + c.key_size + N_ARGS * c.arg_size)
 
     def zero_state(self, batch: int) -> State:
         c = self.config
@@ -105,18 +103,41 @@ class NPI(nn.Module):
 
     def heads(self, h: torch.Tensor) -> StepOutput:
         """(N, H) top-layer LSTM output -> end logit, key scores, argument logits."""
-        key = self.key_head(h)  # (N, K)
+        out = self.heads_linear(h)  # (N, 1 + K + 3 * arg_size)
+        key = out[:, 1 : 1 + self.config.key_size]  # (N, K)
         return StepOutput(
-            end_logit=self.end_head(h).squeeze(1),
+            end_logit=out[:, 0],
             key_scores=key @ self.program_keys.T,  # (N, n_programs)
-            arg_logits=self.arg_head(h).view(len(h), N_ARGS, self.config.arg_size),
+            arg_logits=out[:, 1 + self.config.key_size :].reshape(len(h), N_ARGS, self.config.arg_size),
         )
 
-    def step(self, obs: torch.Tensor, args: torch.Tensor, program: torch.Tensor, state: State):
+    def lstm_weights(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per layer ([W_ih W_hh]^T, b_ih + b_hh): one matmul per layer and step. The interpreter computes
+        this once per run instead of once per step."""
+        weights = []
+        for layer in range(self.config.layers):
+            w_ih, w_hh, b_ih, b_hh = (
+                getattr(self.lstm, f"{n}_l{layer}") for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+            )
+            weights.append((torch.cat([w_ih, w_hh], dim=1).T.contiguous(), b_ih + b_hh))
+        return weights
+
+    def step(
+        self,
+        obs: torch.Tensor,
+        args: torch.Tensor,
+        program: torch.Tensor,
+        state: State,
+        lstm_weights: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+    ) -> tuple[StepOutput, State]:
         """One step for N independent frames: returns the heads' outputs and the new LSTM state."""
         x = self.core_input(obs, args, program)  # (N, D)
-        out, state = self.lstm(x.unsqueeze(0), state)  # (1, N, H)
-        return self.heads(out[0]), state
+        h_new, c_new = [], []
+        for (w, b), h, c in zip(lstm_weights or self.lstm_weights(), *state, strict=True):
+            x, c = _lstm_cell(torch.addmm(b, torch.cat([x, h], dim=1), w), c)  # (N, H)
+            h_new.append(x)
+            c_new.append(c)
+        return self.heads(x), (torch.stack(h_new), torch.stack(c_new))
 
     def forward_frames(self, obs: PackedSequence, args: torch.Tensor, program: torch.Tensor) -> StepOutput:
         """All steps of a batch of frames, each from a zero state.
@@ -142,12 +163,16 @@ class NPI(nn.Module):
         outputs = []
         # split (not slicing) so that the backward pass concatenates instead of zero-filling per step
         for n, gates_x_t in zip(batch_sizes, gates_x.split(batch_sizes), strict=True):
-            gates = torch.addmm(gates_x_t, h[:n], w_hh.T)  # (n, 4H)
-            i, f, g, o = gates.chunk(4, dim=1)
-            c = torch.sigmoid(f) * c[:n] + torch.sigmoid(i) * torch.tanh(g)
-            h = torch.sigmoid(o) * torch.tanh(c)
+            h, c = _lstm_cell(torch.addmm(gates_x_t, h[:n], w_hh.T), c[:n])  # (n, H)
             outputs.append(h)
         return torch.cat(outputs)  # (sum T_i, H)
+
+
+def _lstm_cell(gates: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """nn.LSTM's cell: (N, 4H) pre-activations in PyTorch's gate order (i, f, g, o) -> new (h, c)."""
+    i, f, g, o = gates.chunk(4, dim=1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
 
 
 def step_losses(out: StepOutput, next_program: torch.Tensor, next_args: torch.Tensor, end: torch.Tensor):

@@ -2,7 +2,7 @@
 
 The sampler keeps one error rate per program, re-estimated at each full evaluation, and splits every
 batch between programs by a softmax over those error rates (half of the batch is always spread evenly,
-so no program is starved and forgotten). Within a program, half of its share goes to the frames the
+so no program is starved and forgotten). Within a program, a share (default half) goes to the frames the
 last evaluation got wrong, if there are any: a handful of rare situations (9 + 9 + carry) would
 otherwise stay wrong for thousands of updates. The state is plain numbers, saved in checkpoints, so a
 resumed run draws the same batches.
@@ -16,8 +16,9 @@ import numpy as np
 class FrameSampler:
     """Draws frame indices, uniformly or by the adaptive curriculum."""
 
-    def __init__(self, frame_programs: np.ndarray, adaptive: bool, temperature: float):
+    def __init__(self, frame_programs: np.ndarray, adaptive: bool, temperature: float, hard_fraction: float = 0.5):
         self.frame_programs = frame_programs
+        self.hard_fraction = hard_fraction
         self.adaptive = adaptive
         self.temperature = temperature
         self.programs = np.unique(frame_programs)
@@ -41,7 +42,7 @@ class FrameSampler:
         counts = rng.multinomial(n, self.program_weights())
         picks = []
         for members, wrong, k in zip(self.members, self.wrong, counts, strict=True):
-            hard = k // 2 if len(wrong) else 0
+            hard = int(k * self.hard_fraction) if len(wrong) else 0
             picks += [rng.choice(members, size=k - hard), rng.choice(wrong, size=hard) if hard else wrong[:0]]
         return np.concatenate(picks)
 

@@ -166,7 +166,7 @@ def train(
     model = build_model(task, preset, cfg.seed).to(dev)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     schedule = torch.optim.lr_scheduler.StepLR(optimizer, cfg.lr_decay_every, cfg.lr_decay)
-    sampler = FrameSampler(data.program, cfg.curriculum, cfg.curriculum_temperature)
+    sampler = FrameSampler(data.program, cfg.curriculum, cfg.curriculum_temperature, cfg.curriculum_hard_fraction)
     rng = np.random.default_rng([cfg.seed, 1])
     update, perfect_streak, elapsed = 0, 0, 0.0
     if state is not None:
