@@ -199,9 +199,11 @@ def cmd_trace(args: argparse.Namespace) -> None:
 
     count = 0
     departed: list[int] = []
+    final: list[Any] = []
 
     def on_step(events, machine) -> None:
         nonlocal count
+        final[:] = [machine]
         e = events[0]
         expected = oracle[count] if count < len(oracle) else None
         same = expected is not None and (expected.depth, expected.program, expected.next, expected.end) == (
@@ -228,6 +230,8 @@ def cmd_trace(args: argparse.Namespace) -> None:
 
     print(task.machine([problem]).render(0))
     result = run(model, task, [problem], on_step=on_step)
+    if show_pad != "act" and final:
+        print(final[0].render(0))
     output, expected_output = result.outputs[0], task.expected(problem)
     status = "halted" if result.halted[0] else f"stopped: {result.failure[0]}"
     verdict = "correct" if output == expected_output else "WRONG"

@@ -50,7 +50,9 @@ def run(
     problems: list[dict],
     on_step: Callable[[list[StepEvent], Machine], None] | None = None,
 ) -> RunResult:
-    """Run the root program on every problem, in lockstep. Problems must already be parsed."""
+    """Run the root program on every problem, in lockstep. Problems must already be parsed.
+
+    `on_step(events, machine)` is called once per lockstep step, after the step's primitive actions."""
     model.eval()
     device = model.program_keys.device
     names = task.programs.names
@@ -92,7 +94,11 @@ def run(
         next_program = out.key_scores.argmax(1).cpu().numpy()
         next_args = out.arg_logits.argmax(2).cpu().numpy()
         steps[rows] += 1
-        if on_step is not None:
+        act = ~end & primitive[next_program]
+        if act.any():
+            machine.act(rows[act], next_args[act])
+
+        if on_step is not None:  # after the actions, so a callback sees their effect
             end_probability = torch.sigmoid(out.end_logit).cpu().numpy()
             on_step(
                 [
@@ -110,10 +116,6 @@ def run(
                 ],
                 machine,
             )
-
-        act = ~end & primitive[next_program]
-        if act.any():
-            machine.act(rows[act], next_args[act])
 
         call = np.flatnonzero(~end & ~primitive[next_program])
         if len(call):

@@ -46,7 +46,7 @@ class TrainConfig:
     """Maximum number of optimizer updates."""
     batch_frames: int = 256
     """Call frames per update (each frame is an independent sequence)."""
-    lr: float = 2e-3
+    lr: float = 1e-3
     """Adam learning rate (the paper's 1e-4 is tuned for batch size 1)."""
     lr_decay: float = 0.9
     """Multiply the learning rate by this every `lr_decay_every` updates (paper: 0.95 per 10k steps)."""

@@ -217,3 +217,13 @@ def test_sigkill_then_resume(tmp_path):
     # without --resume the run directory is refused
     again = subprocess.run(args, capture_output=True, text=True)
     assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def test_demo_reuses_a_finished_run(capsys, tmp_path, tiny_run):
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "checkpoint.pt").write_bytes(tiny_run.read_bytes())
+    code, stdout, err = _run(capsys, "demo", "--out", out, "--lengths", "10,50", "--n", "5")
+    assert code == 0, err
+    assert "reusing" in err
+    assert "output 121  expected 121  correct" in stdout and "100.0%" in stdout

@@ -18,18 +18,23 @@ class FrameSampler:
 
     def __init__(self, frame_programs: np.ndarray, adaptive: bool, temperature: float, hard_fraction: float = 0.5):
         self.frame_programs = frame_programs
-        self.hard_fraction = hard_fraction
         self.adaptive = adaptive
         self.temperature = temperature
+        self.hard_fraction = hard_fraction
         self.programs = np.unique(frame_programs)
         self.members = [np.flatnonzero(frame_programs == p) for p in self.programs]
         self.error = np.ones(len(self.programs))
-        self.wrong = [np.zeros(0, dtype=np.int64) for _ in self.programs]
+        self.frame_wrong = np.zeros(len(frame_programs), dtype=bool)
 
     def update(self, frame_wrong: np.ndarray) -> None:
         """Re-estimate from a full evaluation: `frame_wrong[i]` is True when frame i had a wrong step."""
         self.error = np.asarray([frame_wrong[m].mean() for m in self.members])
-        self.wrong = [m[frame_wrong[m]] for m in self.members]
+        self.frame_wrong = frame_wrong.copy()
+
+    def observe(self, frames: np.ndarray, wrong: np.ndarray) -> None:
+        """Keep the wrong-frame set current between full evaluations with a training batch's results, so
+        the sampler stops drawing a frame as soon as the model gets it right."""
+        self.frame_wrong[frames] = wrong
 
     def program_weights(self) -> np.ndarray:
         z = self.error / self.temperature
@@ -41,14 +46,16 @@ class FrameSampler:
             return rng.integers(0, len(self.frame_programs), size=n)
         counts = rng.multinomial(n, self.program_weights())
         picks = []
-        for members, wrong, k in zip(self.members, self.wrong, counts, strict=True):
+        for members, k in zip(self.members, counts, strict=True):
+            wrong = members[self.frame_wrong[members]]
             hard = int(k * self.hard_fraction) if len(wrong) else 0
-            picks += [rng.choice(members, size=k - hard), rng.choice(wrong, size=hard) if hard else wrong[:0]]
+            picks += [rng.choice(members, size=k - hard), rng.choice(wrong, size=hard) if hard else wrong]
         return np.concatenate(picks)
 
     def state(self) -> dict:
-        return {"error": self.error.tolist(), "wrong": [w.tolist() for w in self.wrong]}
+        return {"error": self.error.tolist(), "wrong": np.flatnonzero(self.frame_wrong).tolist()}
 
     def load_state(self, state: dict) -> None:
         self.error = np.asarray(state["error"], dtype=float)
-        self.wrong = [np.asarray(w, dtype=np.int64) for w in state["wrong"]]
+        self.frame_wrong[:] = False
+        self.frame_wrong[np.asarray(state["wrong"], dtype=np.int64)] = True

@@ -44,6 +44,7 @@ class FrameBatch:
     next_args: torch.Tensor  # (N, 3)
     end: torch.Tensor  # (N,) bool
     steps: np.ndarray  # (N,) index of each packed step in FrameData's flat step arrays
+    frames: np.ndarray  # (N,) index of each packed step's frame
 
 
 class FrameData:
@@ -85,6 +86,7 @@ class FrameData:
             next_args=self.next_args[step_t],
             end=self.end[step_t],
             steps=step,
+            frames=index[frame],
         )
 
 
@@ -207,6 +209,8 @@ def train(
             batch = data.batch(sampler.sample(rng, cfg.batch_frames))
             loss_per_step, correct = batch_loss(model, batch)
             loss = loss_per_step.mean()
+            wrong_steps = batch.frames[~correct.cpu().numpy()]
+            sampler.observe(batch.frames, np.isin(batch.frames, wrong_steps))
             if not torch.isfinite(loss):
                 raise TrainingError(
                     f"non-finite loss at update {update + 1}; stopped. "
