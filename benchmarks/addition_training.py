@@ -23,7 +23,9 @@ from neuralprog.train.supervised import train
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--per-length", default="32", help="comma-separated traces per length to try")
     parser.add_argument("--lengths", default="10,100,1000,3000", help="test lengths (digits)")
     parser.add_argument("--n", type=int, default=100, help="test problems per length")

@@ -77,7 +77,11 @@ def flops_per_step(model: NPI) -> int:
     c = model.config
     macs = model.input_size * c.state_size + c.state_size**2
     macs += (c.state_size + c.program_size) * c.mlp_size + c.mlp_size**2
-    macs += sum((c.mlp_size if layer == 0 else c.hidden_size) + c.hidden_size for layer in range(c.layers)) * 4 * c.hidden_size
+    macs += (
+        sum((c.mlp_size if layer == 0 else c.hidden_size) + c.hidden_size for layer in range(c.layers))
+        * 4
+        * c.hidden_size
+    )
     macs += c.hidden_size * (1 + c.key_size + 3 * c.arg_size) + c.key_size * c.n_programs
     return 2 * macs
 
@@ -93,8 +97,12 @@ def matmul_rate(n: int = 2048, seconds: float = 2.0) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", default="runs/addition/checkpoint.pt", help="a trained addition model")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--checkpoint", default="runs/addition/checkpoint.pt", help="a trained addition model"
+    )
     parser.add_argument("--seconds", type=float, default=20.0, help="time per training measurement")
     parser.add_argument("--digits", type=int, default=1000)
     parser.add_argument("--problems", type=int, default=100)
@@ -104,17 +112,24 @@ def main() -> None:
 
     task = get_task("addition")
     preset = get_preset("addition")
-    results: dict[str, object] = {"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"}
+    results: dict[str, object] = {
+        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    }
 
     traces = generate(task, preset.data.sizes, preset.data.per_size, seed=0)
     data = FrameData([f for t in traces for f in frames(task, t)], torch.device("cpu"))
     batched = batched_training_rate(build_model(task, preset, 0), data, args.seconds)
     order = np.random.default_rng(0).permutation(len(traces))
-    single = step_by_step_training_rate(build_model(task, preset, 0), task, [traces[i] for i in order], args.seconds)
+    single = step_by_step_training_rate(
+        build_model(task, preset, 0), task, [traces[i] for i in order], args.seconds
+    )
     results["train_steps_per_s_batched"] = batched
     results["train_steps_per_s_step_by_step"] = single
     results["train_speedup"] = batched / single
-    print(f"training: batched {batched:,.0f} steps/s, step by step {single:,.0f} steps/s, ratio {batched / single:.1f}x")
+    print(
+        f"training: batched {batched:,.0f} steps/s, step by step {single:,.0f} steps/s, "
+        f"ratio {batched / single:.1f}x"
+    )
 
     model = checkpoint.load_model(checkpoint.load(args.checkpoint))
     rng = np.random.default_rng(0)
@@ -149,7 +164,8 @@ def main() -> None:
         f"ratio {lockstep_rate / single_rate:.1f}x"
     )
     print(
-        f"interpreter FLOP rate {flops / 1e9:.0f} GFLOP/s ({flops_per_step(model) / 1e6:.2f} MFLOP per problem step) = "
+        f"interpreter FLOP rate {flops / 1e9:.0f} GFLOP/s "
+        f"({flops_per_step(model) / 1e6:.2f} MFLOP per problem step) = "
         f"{100 * flops / peak:.0f}% of a dense 2048^2 matmul's {peak / 1e9:.0f} GFLOP/s"
     )
     if args.json:

@@ -16,7 +16,9 @@ import numpy as np
 class FrameSampler:
     """Draws frame indices, uniformly or by the adaptive curriculum."""
 
-    def __init__(self, frame_programs: np.ndarray, adaptive: bool, temperature: float, hard_fraction: float = 0.5):
+    def __init__(
+        self, frame_programs: np.ndarray, adaptive: bool, temperature: float, hard_fraction: float = 0.5
+    ):
         self.frame_programs = frame_programs
         self.adaptive = adaptive
         self.temperature = temperature

@@ -167,17 +167,18 @@ def train(
     # Model, optimizer, sampler; restored from the checkpoint when resuming.
     model = build_model(task, preset, cfg.seed).to(dev)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    schedule = torch.optim.lr_scheduler.StepLR(optimizer, cfg.lr_decay_every, cfg.lr_decay)
-    sampler = FrameSampler(data.program, cfg.curriculum, cfg.curriculum_temperature, cfg.curriculum_hard_fraction)
+    sampler = FrameSampler(
+        data.program, cfg.curriculum, cfg.curriculum_temperature, cfg.curriculum_hard_fraction
+    )
     rng = np.random.default_rng([cfg.seed, 1])
-    update, perfect_streak, elapsed = 0, 0, 0.0
+    update, perfect_streak, elapsed, best_accuracy = 0, 0, 0.0, 0.0
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
         sampler.load_state(state["sampler"])
         rng.bit_generator.state = json.loads(state["rng"])
         update, perfect_streak, elapsed = state["update"], state["perfect_streak"], state["elapsed"]
+        best_accuracy = state["best_accuracy"]
         _truncate_metrics(out_dir / "metrics.jsonl", update)
         log(f"resumed {ckpt_path} at update {update}")
 
@@ -190,11 +191,11 @@ def train(
             task.programs,
             preset=_preset_json(preset),
             optimizer=optimizer.state_dict(),
-            schedule=schedule.state_dict(),
             sampler=sampler.state(),
             rng=json.dumps(rng.bit_generator.state),
             update=update,
             perfect_streak=perfect_streak,
+            best_accuracy=best_accuracy,
             elapsed=elapsed,
             finished=finished,
             traces=len(traces),
@@ -221,7 +222,6 @@ def train(
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
-            schedule.step()
             update += 1
             elapsed = time.perf_counter() - started
             row = {"update": update, "time": round(elapsed, 3), "train/loss": loss.item()}
@@ -231,6 +231,11 @@ def train(
             if update % cfg.eval_every == 0 or update == cfg.updates:
                 correct, per_program = frame_accuracy(model, data)
                 accuracy = float(correct.mean())
+                if accuracy < best_accuracy:
+                    for group in optimizer.param_groups:
+                        group["lr"] *= cfg.lr_drop
+                best_accuracy = max(best_accuracy, accuracy)
+                row["train/lr"] = optimizer.param_groups[0]["lr"]
                 sampler.update(np.logical_and.reduceat(correct, data.start) == 0)
                 result = run(model, task, validation)
                 expected = [task.expected(p) for p in validation]
