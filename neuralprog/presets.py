@@ -48,6 +48,10 @@ class TrainConfig:
     """Call frames per update (each frame is an independent sequence)."""
     lr: float = 1e-3
     """Adam learning rate (the paper's 1e-4 is tuned for batch size 1)."""
+    lr_decay: float = 1.0
+    """Multiply the learning rate by this every `lr_decay_every` updates (paper: 0.95 per 10k steps)."""
+    lr_decay_every: int = 100
+    """Updates between those decays."""
     lr_drop: float = 0.5
     """Multiply the learning rate by this after every evaluation whose step accuracy is below the best so
     far: learning the digit table see-saws at a high rate (the paper decays by 0.95 per 10k steps)."""
@@ -97,7 +101,12 @@ PRESETS: dict[str, Preset] = {
             data=DataConfig(sizes=tuple(range(1, 11)), per_size=48),
             model=ModelSizes(state_size=64, program_size=16, key_size=8, mlp_size=128, hidden_size=128),
             train=TrainConfig(
-                updates=2500, batch_frames=128, eval_every=50, checkpoint_every=50, validation_problems=16
+                updates=2500,
+                batch_frames=128,
+                lr_decay=0.9,
+                lr_drop=1.0,
+                checkpoint_every=50,
+                validation_problems=16,
             ),
         ),
     ]

@@ -223,6 +223,8 @@ def train(
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
             update += 1
+            if update % cfg.lr_decay_every == 0:
+                _scale_lr(optimizer, cfg.lr_decay)
             elapsed = time.perf_counter() - started
             row = {"update": update, "time": round(elapsed, 3), "train/loss": loss.item()}
             row["train/step_accuracy"] = correct.float().mean().item()
@@ -232,8 +234,7 @@ def train(
                 correct, per_program = frame_accuracy(model, data)
                 accuracy = float(correct.mean())
                 if accuracy < best_accuracy:
-                    for group in optimizer.param_groups:
-                        group["lr"] *= cfg.lr_drop
+                    _scale_lr(optimizer, cfg.lr_drop)
                 best_accuracy = max(best_accuracy, accuracy)
                 row["train/lr"] = optimizer.param_groups[0]["lr"]
                 sampler.update(np.logical_and.reduceat(correct, data.start) == 0)
@@ -264,6 +265,11 @@ def train(
     path = save(finished=True)
     log(f"trained {update} updates in {elapsed:.1f}s")
     return path
+
+
+def _scale_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] *= factor
 
 
 def _preset_json(preset: Preset) -> dict:
