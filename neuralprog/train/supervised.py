@@ -231,13 +231,13 @@ def train(
             bar.advance(update, loss=row["train/loss"], acc=row["train/step_accuracy"])
 
             if update % cfg.eval_every == 0 or update == cfg.updates:
-                correct, per_program = frame_accuracy(model, data)
-                accuracy = float(correct.mean())
+                step_ok, per_program = frame_accuracy(model, data)
+                accuracy = float(step_ok.mean())
                 if accuracy < best_accuracy:
                     _scale_lr(optimizer, cfg.lr_drop)
                 best_accuracy = max(best_accuracy, accuracy)
                 row["train/lr"] = optimizer.param_groups[0]["lr"]
-                sampler.update(np.logical_and.reduceat(correct, data.start) == 0)
+                sampler.update(~np.logical_and.reduceat(step_ok, data.start))
                 result = run(model, task, validation)
                 expected = [task.expected(p) for p in validation]
                 val = float(np.mean([o == e for o, e in zip(result.outputs, expected, strict=True)]))
@@ -253,7 +253,7 @@ def train(
                 )
             metrics.write(json.dumps(row) + "\n")
             stop = cfg.stop_after_perfect and perfect_streak >= cfg.stop_after_perfect
-            if update % cfg.checkpoint_every == 0 or stop:
+            if update % cfg.checkpoint_every == 0 and not stop:
                 metrics.flush()
                 save(finished=False)
             if stop:
