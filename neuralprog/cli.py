@@ -182,12 +182,11 @@ def cmd_trace(args: argparse.Namespace) -> None:
             return f"{next_program} {task.describe_action(next_args)}"
         return next_program
 
-    if args.oracle:
-        machine = task.machine([problem])
-        print(machine.render(0))
-        replay = task.machine([problem])
+    if args.oracle:  # replay the oracle's actions on a fresh machine, drawing it as we go
         import numpy as np
 
+        replay = task.machine([problem])
+        print(replay.render(0))
         for step in oracle:
             print(f"{'  ' * step.depth}{step.program:<8} -> {describe(step.next, step.next_args)}")
             if step.next and task.programs[step.next].primitive:
