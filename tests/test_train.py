@@ -73,7 +73,7 @@ def test_adaptive_curriculum_favours_programs_and_frames_with_errors():
     from neuralprog.train.curriculum import FrameSampler
 
     programs = np.repeat([0, 1, 2], [100, 100, 100])
-    sampler = FrameSampler(programs, adaptive=True, temperature=0.05)
+    sampler = FrameSampler(programs, adaptive=True, temperature=0.05, hard_fraction=0.5)
     wrong = np.zeros(300, dtype=bool)
     wrong[[100, 101, 102]] = True  # 3% of program 1's frames are wrong
     sampler.update(wrong)

@@ -2,10 +2,10 @@
 
 The sampler keeps one error rate per program, re-estimated at each full evaluation, and splits every
 batch between programs by a softmax over those error rates (half of the batch is always spread evenly,
-so no program is starved and forgotten). Within a program, a share (default half) goes to the frames the
-last evaluation got wrong, if there are any: a handful of rare situations (9 + 9 + carry) would
-otherwise stay wrong for thousands of updates. The state is plain numbers, saved in checkpoints, so a
-resumed run draws the same batches.
+so no program is starved and forgotten). Within a program, a share (`train.curriculum_hard_fraction`)
+goes to the frames the model currently gets wrong, if there are any: a handful of rare situations
+(9 + 9 + carry) would otherwise stay wrong for thousands of updates. The state is plain numbers,
+saved in checkpoints, so a resumed run draws the same batches.
 """
 
 from __future__ import annotations
@@ -16,9 +16,7 @@ import numpy as np
 class FrameSampler:
     """Draws frame indices, uniformly or by the adaptive curriculum."""
 
-    def __init__(
-        self, frame_programs: np.ndarray, adaptive: bool, temperature: float, hard_fraction: float = 0.5
-    ):
+    def __init__(self, frame_programs: np.ndarray, adaptive: bool, temperature: float, hard_fraction: float):
         self.frame_programs = frame_programs
         self.adaptive = adaptive
         self.temperature = temperature
