@@ -18,7 +18,7 @@ from neuralprog.models.npi import NPI, NPIConfig
 from neuralprog.programs import ProgramSet
 
 FORMAT = "neuralprog-checkpoint"
-VERSION = 1
+VERSION = 2
 
 
 class CheckpointError(ValueError):
@@ -72,7 +72,7 @@ def load(path: str | Path, task: str | None = None) -> dict:
 def load_model(payload: dict, device: str | torch.device = "cpu") -> NPI:
     """Build the model a checkpoint describes and load its weights."""
     config = dict(payload["model_config"])
-    config["obs_sizes"] = tuple(config["obs_sizes"])
+    config["obs_sizes"] = tuple(tuple(sizes) for sizes in config["obs_sizes"])
     model = NPI(NPIConfig(**config))
     try:
         model.load_state_dict(payload["model"])

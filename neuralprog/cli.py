@@ -42,6 +42,19 @@ def _load(path: str, device: str = "cpu"):
     return checkpoint.load_model(payload, _device(device)), task, payload
 
 
+def _only(task, name: str | None):
+    """A multitask model's task restricted to one of its tasks (`--task`)."""
+    from neuralprog.multitask import MultiTask
+
+    if name is None:
+        return task
+    if not isinstance(task, MultiTask):
+        if name != task.name:
+            raise UserError(f"this is a {task.name} model; --task {name} applies only to multitask models")
+        return task
+    return task.only(name)
+
+
 def _sizes(text: str) -> list[int]:
     try:
         sizes = [int(x) for x in text.split(",") if x.strip()]
@@ -97,6 +110,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     if args.n < 1:
         raise UserError("--n must be at least 1")
     model, task, _ = _load(args.checkpoint, args.device)
+    task = _only(task, args.task)
     results = []
     for size in sizes:  # one size at a time so the table fills in as results arrive
         results += evaluate(model, task, [size], args.n, seed=args.seed, batch=args.batch)
@@ -165,6 +179,7 @@ def cmd_solve(args: argparse.Namespace) -> None:
 
 def cmd_trace(args: argparse.Namespace) -> None:
     from neuralprog.execute import run
+    from neuralprog.multitask import MultiTask
     from neuralprog.traces import record
 
     model, task, _ = _load(args.checkpoint, args.device)
@@ -174,12 +189,13 @@ def cmd_trace(args: argparse.Namespace) -> None:
         raise UserError(f"--problem is not valid JSON ({e.msg}); example: {task.problem_example}") from None
     oracle = record(task, problem).steps
     show_pad = args.pad
+    own_task = task.part(problem) if isinstance(task, MultiTask) else task  # reads its ACT arguments
 
     def describe(next_program: str | None, next_args: tuple[int, ...]) -> str:
         if next_program is None:
             return "return"
         if task.programs[next_program].primitive:
-            return f"{next_program} {task.describe_action(next_args)}"
+            return f"{next_program} {own_task.describe_action(next_args)}"
         return next_program
 
     if args.oracle:  # replay the oracle's actions on a fresh machine, drawing it as we go
@@ -239,6 +255,46 @@ def cmd_trace(args: argparse.Namespace) -> None:
         print(f"the model departs from the oracle at step {departed[0]}")
     else:
         print("the model follows the oracle step for step")
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from neuralprog.verify import verify
+
+    model, task, _ = _load(args.checkpoint, args.device)
+    try:
+        task.verification_problems()
+    except ValueError as e:
+        raise UserError(f"task {task.name!r} has no verification set: {e}") from None
+    result = verify(model, task, show=args.show)
+    print(
+        f"{task.name}: {result.frames} distinct call frames ({result.steps} steps) from "
+        f"{result.problems} problems, checked in {result.seconds:.1f}s"
+    )
+    if result.verified:
+        print("VERIFIED: the model equals the reference program on every frame of the verification set")
+        return 0
+    print(f"NOT VERIFIED: {result.wrong_frames} of {result.frames} frames differ from the oracle; the first:")
+    for m in result.mismatches:
+        print(f"\n{m.program}{m.args}")
+        for t, (obs, oracle, chosen) in enumerate(m.steps):
+            fields = " ".join(f"{n}={v}" for n, v in zip(task.obs_names, obs, strict=True))
+            verdict = "" if oracle == chosen else f"   <-- model: {chosen}"
+            print(f"  step {t}  {fields}  oracle: {oracle}{verdict}")
+    return 1
+
+
+def cmd_extend(args: argparse.Namespace) -> None:
+    import dataclasses
+
+    from neuralprog.train.extend import ExtendConfig, extend
+
+    names = [p.strip() for p in args.programs.split(",") if p.strip()]
+    if not names:
+        raise UserError("--programs needs at least one program name, e.g. RJMP,MAX")
+    config = ExtendConfig(seed=args.seed)
+    if args.updates is not None:
+        config = dataclasses.replace(config, updates=args.updates)
+    print(extend(args.checkpoint, names, args.out, config, device=_device(args.device), log=_info))
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -371,6 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--lengths", default="10,100,1000,3000", help="comma-separated sizes (digits for addition)"
     )
     p.add_argument("--n", type=int, default=100, help="random problems per size")
+    p.add_argument("--task", help="for a multitask model: evaluate this one of its tasks")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", type=int, default=100, help="problems run in lockstep at once")
     p.add_argument("--json", help="also write the results to this JSON file")
@@ -409,6 +466,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_trace)
 
     p = verb(
+        "verify",
+        "prove a recursive model correct at every length or show where it differs (exit 0: VERIFIED)",
+        "neuralprog verify runs/sort-recursive/checkpoint.pt",
+    )
+    p.add_argument("checkpoint")
+    p.add_argument("--show", type=int, default=5, help="how many differing frames to print")
+    p.set_defaults(func=cmd_verify)
+
+    p = verb(
+        "extend",
+        "add programs to a trained model, training only their embeddings and keys (the core stays frozen)",
+        "neuralprog extend runs/multitask/checkpoint.pt --programs RJMP,MAX --out runs/multitask-max",
+    )
+    p.add_argument("checkpoint")
+    p.add_argument("--programs", required=True, help="comma-separated names of the programs to add")
+    p.add_argument("--out", required=True, help="directory of the extended model (must not exist)")
+    p.add_argument("--updates", type=int, help="maximum number of updates (default 1500)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_extend)
+
+    p = verb(
         "demo",
         "train addition (or reuse the run), trace one sum, print accuracy to 1,000 digits",
         "neuralprog demo",
@@ -443,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        status = args.func(args)
     except (UserError, CheckpointError, TraceFormatError, TrainingError, ValueError) as e:
         print(f"neuralprog {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -452,4 +530,4 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    return 0
+    return status or 0

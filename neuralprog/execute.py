@@ -57,7 +57,6 @@ def run(
     device = model.program_keys.device
     names = task.programs.names
     primitive = np.asarray(task.programs.primitive_mask())
-    root = task.programs.id(task.root)
     n = len(problems)
     machine = task.machine(problems)
     step_budget = np.asarray([task.step_budget(p) for p in problems])
@@ -71,7 +70,10 @@ def run(
     depth = np.zeros(n, dtype=np.int64)
     capacity = 8
     program_stack = np.zeros((n, capacity), dtype=np.int64)
-    program_stack[:, 0] = root
+    program_stack[:, 0] = [task.programs.id(task.root_of(p)) for p in problems]
+    env = None  # which encoder reads each problem's observations, when the model has several
+    if len(task.env_obs_sizes) > 1:
+        env = torch.tensor([task.env_index(p) for p in problems], device=device)
     args_stack = np.zeros((n, capacity, 3), dtype=np.int64)
     lstm_weights = model.lstm_weights()
     h, c = model.zero_state(n)  # (L, n, H)
@@ -89,6 +91,7 @@ def run(
             torch.from_numpy(top_program).to(device),
             (h, c),
             lstm_weights,
+            None if env is None else env[torch.from_numpy(rows).to(device)],
         )
         end = (out.end_logit > 0).cpu().numpy()
         next_program = out.key_scores.argmax(1).cpu().numpy()

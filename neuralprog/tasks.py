@@ -7,8 +7,8 @@ and the expected answer. Each environment module defines its task next to its en
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 import numpy as np
 
@@ -16,6 +16,10 @@ from neuralprog.programs import ProgramSet
 
 if TYPE_CHECKING:
     from neuralprog.traces import Recorder
+
+Args: TypeAlias = tuple[int, int, int]
+Calls: TypeAlias = Iterator["str | tuple[str, Args]"]
+"""What an oracle program yields: the calls it makes, as a name (no arguments) or (name, args)."""
 
 
 class Machine(Protocol):
@@ -49,7 +53,8 @@ class Task(Protocol):
     root: str
     obs_sizes: tuple[int, ...]
     obs_names: tuple[str, ...]
-    oracle: dict[str, Callable[[Recorder, tuple[int, int, int]], None]]
+    oracle: dict[str, Callable[[Recorder, Args], Calls]]
+    """The reference program of each non-primitive program: a generator of calls (see traces.Recorder)."""
     problem_example: str
 
     def parse(self, problem: Any) -> dict:
@@ -77,6 +82,41 @@ class Task(Protocol):
     def describe_action(self, args: tuple[int, ...]) -> str:
         """A readable form of an ACT call, such as 'WRITE OUT 7'."""
         ...
+
+    def verification_problems(self) -> list[dict]:
+        """Problems whose traces contain every step situation of every program (see `neuralprog.verify`);
+        raise ValueError when the task has no finite verification set."""
+        ...
+
+    @property
+    def env_obs_sizes(self) -> tuple[tuple[int, ...], ...]:
+        """Observation field sizes of each environment the task's problems use (one encoder each)."""
+        ...
+
+    def env_index(self, problem: dict) -> int:
+        """Which of those environments (and encoders) a problem uses."""
+        ...
+
+    def root_of(self, problem: dict) -> str:
+        """The program that solves a problem."""
+        ...
+
+
+class SingleEnvTask:
+    """What a task over one environment with one root program shares: its problems all use encoder 0."""
+
+    root: str
+    obs_sizes: tuple[int, ...]
+
+    @property
+    def env_obs_sizes(self) -> tuple[tuple[int, ...], ...]:
+        return (self.obs_sizes,)
+
+    def env_index(self, problem: dict) -> int:
+        return 0
+
+    def root_of(self, problem: dict) -> str:
+        return self.root
 
 
 TASKS: dict[str, Task] = {}

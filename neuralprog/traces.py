@@ -61,6 +61,7 @@ class Frame:
 
     program: int
     args: Args
+    env: int  # which environment (encoder) the frame's observations come from
     obs: np.ndarray  # (T, F) int64
     next_program: np.ndarray  # (T,) int64, -1 where the step returns
     next_args: np.ndarray  # (T, 3) int64
@@ -68,33 +69,45 @@ class Frame:
 
 
 class Recorder:
-    """Runs an oracle on one problem and records every step; the oracle calls `call` and reads `obs`."""
+    """Runs an oracle on one problem and records every step.
+
+    An oracle program is a generator: it reads `rec.obs()` and yields the calls it makes, either a
+    program name or a (name, args) pair; returning ends the program. The recorder keeps the call stack
+    itself, so recursive programs can go thousands of calls deep without Python recursion.
+    """
 
     def __init__(self, task: Task, problem: dict):
         self.task = task
+        self.problem = problem
         self.machine = task.machine([problem])
         self.steps: list[Step] = []
-        self._stack: list[tuple[str, Args]] = []
+        self._stack: list[tuple[str, Args, Iterator]] = []
+        # a multitask machine pads observations to its widest environment; keep this problem's fields
+        self._fields = len(task.env_obs_sizes[task.env_index(problem)])
 
     def obs(self) -> tuple[int, ...]:
-        return tuple(self.machine.observe()[0].tolist())
+        return tuple(self.machine.observe()[0, : self._fields].tolist())
 
     def run(self, program: str, args: Args = NO_ARGS) -> None:
-        self._stack.append((program, args))
-        self.task.oracle[program](self, args)
-        self._record(None, NO_ARGS, end=True)
-        self._stack.pop()
-
-    def call(self, program: str, args: Args = NO_ARGS) -> None:
-        args = tuple(int(a) for a in args)  # type: ignore[assignment]
-        self._record(program, args, end=False)
-        if self.task.programs[program].primitive:
-            self.machine.act(np.zeros(1, dtype=np.int64), np.asarray([args], dtype=np.int64))
-        else:
-            self.run(program, args)
+        oracle, programs = self.task.oracle, self.task.programs
+        row = np.zeros(1, dtype=np.int64)
+        self._stack.append((program, args, oracle[program](self, args)))
+        while self._stack:
+            call = next(self._stack[-1][2], None)
+            if call is None:
+                self._record(None, NO_ARGS, end=True)
+                self._stack.pop()
+                continue
+            name, call_args = (call, NO_ARGS) if isinstance(call, str) else call
+            call_args = tuple(int(a) for a in call_args)
+            self._record(name, call_args, end=False)
+            if programs[name].primitive:
+                self.machine.act(row, np.asarray([call_args], dtype=np.int64))
+            else:
+                self._stack.append((name, call_args, oracle[name](self, call_args)))
 
     def _record(self, next_program: str | None, next_args: Args, end: bool) -> None:
-        program, args = self._stack[-1]
+        program, args, _ = self._stack[-1]
         self.steps.append(Step(len(self._stack) - 1, program, args, self.obs(), next_program, next_args, end))
 
 
@@ -102,14 +115,39 @@ def record(task: Task, problem: dict, seed: int | None = None) -> Trace:
     """The oracle's trace for one problem."""
     problem = task.parse(problem)
     recorder = Recorder(task, problem)
-    recorder.run(task.root)
+    recorder.run(task.root_of(problem))
     return Trace(task.name, task.env_id, problem, seed, recorder.steps)
 
 
-def generate(task: Task, sizes: Iterable[int], per_size: int, seed: int) -> list[Trace]:
-    """`per_size` oracle traces for each size, from one seeded generator."""
+def generate(task: Task, sizes: Iterable[int], per_size: int, seed: int, cover: int = 0) -> list[Trace]:
+    """`per_size` oracle traces for each size, from one seeded generator.
+
+    With `cover` > 0, each trace is the first of up to `cover` random candidates that adds a step
+    situation (see `situations`) the set lacks, so a small set sees every digit pair. (Taking the
+    candidate that adds the most would favour problems with more work: a set of only unsorted pairs.)"""
     rng = np.random.default_rng(seed)
-    return [record(task, task.sample(rng, size), seed) for size in sizes for _ in range(per_size)]
+    traces: list[Trace] = []
+    seen: set = set()
+    for size in sizes:
+        for _ in range(per_size):
+            trace = record(task, task.sample(rng, size), seed)
+            for _ in range(cover - 1):
+                if not situations(task, trace) <= seen:
+                    break
+                trace = record(task, task.sample(rng, size), seed)
+            if cover:
+                seen |= situations(task, trace)
+            traces.append(trace)
+    return traces
+
+
+def situations(task: Task, trace: Trace) -> set[tuple]:
+    """The trace's step situations: (program, args, step index in its frame, observation)."""
+    return {
+        (int(f.program), f.args, t, tuple(f.obs[t].tolist()))
+        for f in frames(task, trace)
+        for t in range(len(f.end))
+    }
 
 
 def replay(task: Task, trace: Trace) -> Any:
@@ -125,6 +163,7 @@ def replay(task: Task, trace: Trace) -> Any:
 def frames(task: Task, trace: Trace) -> list[Frame]:
     """Split a trace into its call frames (each an independent sequence from a zero state)."""
     ids = {name: i for i, name in enumerate(task.programs.names)}
+    env = task.env_index(trace.problem)
     open_frames: list[list[Step]] = []
     done: list[list[Step]] = []
     for step in trace.steps:
@@ -139,6 +178,7 @@ def frames(task: Task, trace: Trace) -> list[Frame]:
             Frame(
                 program=ids[steps[0].program],
                 args=steps[0].args,
+                env=env,
                 obs=np.asarray([s.obs for s in steps], dtype=np.int64),
                 next_program=np.asarray(
                     [-1 if s.next is None else ids[s.next] for s in steps], dtype=np.int64
@@ -223,7 +263,7 @@ def read_traces(path: str | Path, task: Task | None = None) -> list[Trace]:
                 trace_task = _check_header(item, task, get_task)
                 trace = Trace(item["task"], item["env"], trace_task.parse(item["problem"]), item.get("seed"))
                 traces.append(trace)
-                checker = _StepChecker(trace_task)
+                checker = _StepChecker(trace_task, trace.problem)
             else:
                 if checker is None:
                     raise ValueError("step before any trace header")
@@ -254,10 +294,11 @@ def _check_header(item: dict, task: Task | None, get_task: Any) -> Task:
 class _StepChecker:
     """Checks that step lines form a well-nested execution of the task's programs."""
 
-    def __init__(self, task: Task):
+    def __init__(self, task: Task, problem: dict):
         self.task = task
         self.stack: list[tuple[str, Args]] = []
-        self.expect_call: tuple[str, Args] | None = (task.root, NO_ARGS)
+        self.expect_call: tuple[str, Args] | None = (task.root_of(problem), NO_ARGS)
+        self.obs_sizes = task.env_obs_sizes[task.env_index(problem)]
         self.finished = False
 
     def check(self, item: dict) -> Step:
@@ -302,7 +343,7 @@ class _StepChecker:
         return step
 
     def _obs(self, value: Any) -> tuple[int, ...]:
-        sizes = self.task.obs_sizes
+        sizes = self.obs_sizes
         if not isinstance(value, list) or len(value) != len(sizes):
             raise ValueError(f"obs must be a list of {len(sizes)} integers")
         obs = tuple(_int(v, "obs") for v in value)

@@ -9,7 +9,7 @@ from neuralprog.models.npi import NPI, NPIConfig
 def _random_model(task, seed):
     torch.manual_seed(seed)
     return NPI(
-        NPIConfig(obs_sizes=task.obs_sizes, n_programs=len(task.programs), hidden_size=32, mlp_size=32)
+        NPIConfig(obs_sizes=task.env_obs_sizes, n_programs=len(task.programs), hidden_size=32, mlp_size=32)
     )
 
 

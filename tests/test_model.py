@@ -11,7 +11,7 @@ def test_batched_frames_equal_step_by_step(addition):
     torch.manual_seed(0)
     model = NPI(
         NPIConfig(
-            obs_sizes=addition.obs_sizes, n_programs=len(addition.programs), hidden_size=32, mlp_size=32
+            obs_sizes=addition.env_obs_sizes, n_programs=len(addition.programs), hidden_size=32, mlp_size=32
         )
     )
     model.eval()

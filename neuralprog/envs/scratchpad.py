@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 import gymnasium as gym
 import numpy as np
 
+from neuralprog.envs.base import TaskEnv
 from neuralprog.programs import Program, ProgramSet
-from neuralprog.tasks import register_task
+from neuralprog.tasks import Args, Calls, SingleEnvTask, register_task
 
 if TYPE_CHECKING:
     from neuralprog.traces import Recorder
@@ -122,7 +123,7 @@ class AdditionPads:
         return "\n".join(lines)
 
 
-class AdditionEnv(gym.Env):
+class AdditionEnv(TaskEnv):
     """Multi-digit addition on NPI's scratch pad.
 
     ## Description
@@ -149,130 +150,101 @@ class AdditionEnv(gym.Env):
     after `max_steps` actions (default: a budget that grows with the number of digits).
 
     ## Arguments
-    `digits` (size of random problems), `max_steps` (None: 8 per column plus 16), `render_mode` ("ansi").
+    `digits` (size of random problems), `max_steps` (None: the task's step budget), `render_mode` ("ansi").
 
     ## Version History
     v0: initial version.
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+    size_option = "digits"
 
     def __init__(self, digits: int = 5, max_steps: int | None = None, render_mode: str | None = None):
-        if digits < 1:
-            raise ValueError(f"digits must be at least 1, got {digits}")
-        if render_mode not in (None, "ansi"):
-            raise ValueError(f"unsupported render_mode {render_mode!r}; use 'ansi'")
-        self.digits = digits
-        self.max_steps = max_steps
-        self.render_mode = render_mode
+        self.task = ADDITION
+        super().__init__(digits, max_steps, render_mode)
         self.observation_space = gym.spaces.MultiDiscrete([BLANK + 1] * 4)
         self.action_space = gym.spaces.MultiDiscrete([2, 4, 10])
-        self._pads: AdditionPads | None = None
-        self._problem: dict = {}
-        self._steps = 0
-        self._budget = 0
-
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
-        options = dict(options or {})
-        if "a" in options or "b" in options:
-            problem = parse_addition({"a": options.get("a"), "b": options.get("b")})
-        else:
-            digits = int(options.get("digits", self.digits))
-            if digits < 1:
-                raise ValueError(f"digits must be at least 1, got {digits}")
-            problem = ADDITION.sample(self.np_random, digits)
-        self._problem = problem
-        self._pads = AdditionPads([problem])
-        self._steps = 0
-        self._budget = self.max_steps or 8 * self._pads.width + 16
-        return self._observation(), self._info()
-
-    def step(self, action):
-        assert self._pads is not None, "call reset() before step()"
-        args = np.asarray(action, dtype=np.int64).reshape(1, 3)
-        self._pads.act(np.zeros(1, dtype=np.int64), args)
-        self._steps += 1
-        truncated = self._steps >= self._budget
-        return self._observation(), 0.0, False, truncated, self._info()
-
-    def render(self) -> str | None:
-        if self.render_mode != "ansi" or self._pads is None:
-            return None
-        return self._pads.render(0)
-
-    def _observation(self) -> np.ndarray:
-        assert self._pads is not None
-        return self._pads.observe()[0]
-
-    def _info(self) -> dict:
-        assert self._pads is not None
-        output = self._pads.output(0)
-        expected = ADDITION.expected(self._problem)
-        return {
-            "a": self._problem["a"],
-            "b": self._problem["b"],
-            "output": output,
-            "correct": output == expected,
-        }
 
 
 # ---------------------------------------------------------------------------------------------------
 # Programs (Table 2 of the paper) and the oracle that writes their traces.
 
-ADDITION_PROGRAMS = ProgramSet(
-    (
-        Program("ACT", primitive=True, doc="move a pointer or write a digit: (op, row, value)"),
-        Program("ADD", calls=("ADD1", "LSHIFT"), doc="multi-digit addition"),
-        Program("ADD1", calls=("ACT", "CARRY"), doc="one column: write the sum digit, maybe carry"),
-        Program("CARRY", calls=("ACT",), doc="write a 1 in the carry row one column left"),
-        Program("LSHIFT", calls=("ACT",), doc="move every pointer one column left"),
-        Program("RSHIFT", calls=("ACT",), doc="move every pointer one column right"),
+
+def addition_programs(recursive: bool) -> ProgramSet:
+    """Table 2 of the paper; with `recursive`, ADD calls itself once per column (Cai et al. 2017)."""
+    add_calls = ("ADD1", "LSHIFT", "ADD") if recursive else ("ADD1", "LSHIFT")
+    return ProgramSet(
+        (
+            Program("ACT", primitive=True, doc="move a pointer or write a digit: (op, row, value)"),
+            Program("ADD", calls=add_calls, doc="multi-digit addition"),
+            Program("ADD1", calls=("ACT", "CARRY"), doc="one column: write the sum digit, maybe carry"),
+            Program("CARRY", calls=("ACT",), doc="write a 1 in the carry row one column left"),
+            Program("LSHIFT", calls=("ACT",), doc="move every pointer one column left"),
+            Program("RSHIFT", calls=("ACT",), doc="move every pointer one column right"),
+        )
     )
-)
 
 
-def _add(rec: Recorder, args: tuple[int, int, int]) -> None:
-    while True:
-        in1, in2, carry, _ = rec.obs()
-        if in1 == BLANK and in2 == BLANK and carry == BLANK:
-            return
-        rec.call("ADD1")
-        rec.call("LSHIFT")
+def _add(rec: Recorder, args: Args) -> Calls:
+    while not _finished(rec):
+        yield "ADD1"
+        yield "LSHIFT"
 
 
-def _add1(rec: Recorder, args: tuple[int, int, int]) -> None:
+def _add_recursive(rec: Recorder, args: Args) -> Calls:
+    """Cai et al. 2017: one column per call frame, then a tail call for the rest."""
+    if _finished(rec):
+        return
+    yield "ADD1"
+    yield "LSHIFT"
+    yield "ADD"
+
+
+def _finished(rec: Recorder) -> bool:
+    in1, in2, carry, _ = rec.obs()
+    return in1 == BLANK and in2 == BLANK and carry == BLANK
+
+
+def _add1(rec: Recorder, args: Args) -> Calls:
     total = sum(v for v in rec.obs()[:3] if v != BLANK)
-    rec.call("ACT", (WRITE, OUT, total % 10))
+    yield "ACT", (WRITE, OUT, total % 10)
     if total >= 10:
-        rec.call("CARRY")
+        yield "CARRY"
 
 
-def _carry(rec: Recorder, args: tuple[int, int, int]) -> None:
-    rec.call("ACT", (MOVE, CARRY, LEFT))
-    rec.call("ACT", (WRITE, CARRY, 1))
-    rec.call("ACT", (MOVE, CARRY, RIGHT))
+def _carry(rec: Recorder, args: Args) -> Calls:
+    yield "ACT", (MOVE, CARRY, LEFT)
+    yield "ACT", (WRITE, CARRY, 1)
+    yield "ACT", (MOVE, CARRY, RIGHT)
 
 
 def _shift(direction: int):
-    def shift(rec: Recorder, args: tuple[int, int, int]) -> None:
+    def shift(rec: Recorder, args: Args) -> Calls:
         for row in range(4):
-            rec.call("ACT", (MOVE, row, direction))
+            yield "ACT", (MOVE, row, direction)
 
     return shift
 
 
-class AdditionTask:
+class AdditionTask(SingleEnvTask):
     """Addition as NPI learns it: the ADD program over an `AdditionPads` machine."""
 
-    name = "addition"
     env_id = "neuralprog/Addition-v0"
-    programs = ADDITION_PROGRAMS
     root = "ADD"
     obs_sizes: tuple[int, ...] = (BLANK + 1,) * 4
     obs_names: tuple[str, ...] = ROWS
-    oracle = {"ADD": _add, "ADD1": _add1, "CARRY": _carry, "LSHIFT": _shift(LEFT), "RSHIFT": _shift(RIGHT)}
     problem_example = '{"a": "96", "b": "25"}'
+
+    def __init__(self, recursive: bool = False):
+        self.recursive = recursive
+        self.name = "addition-recursive" if recursive else "addition"
+        self.programs = addition_programs(recursive)
+        self.oracle = {
+            "ADD": _add_recursive if recursive else _add,
+            "ADD1": _add1,
+            "CARRY": _carry,
+            "LSHIFT": _shift(LEFT),
+            "RSHIFT": _shift(RIGHT),
+        }
 
     def parse(self, problem: Any) -> dict:
         return parse_addition(problem)
@@ -306,7 +278,34 @@ class AdditionTask:
         return 30 * (self.size(problem) + MARGIN) + 50
 
     def depth_budget(self, problem: dict) -> int:
-        return 16
+        # The recursive ADD adds one frame per column.
+        return self.size(problem) + MARGIN + 16 if self.recursive else 16
+
+    def verification_problems(self) -> list[dict]:
+        """Problems whose traces hold every call frame the recursive programs can meet.
+
+        A recursive ADD frame sees one column (a, b, carry-in c), the same column after ADD1 wrote it,
+        the next column after LSHIFT (a', b', and the carry ADD1 left there), then the all-blank column
+        where the recursion ends; ADD1, CARRY and LSHIFT see only those two columns. The OUT cell of a
+        fresh column is always blank and a carry cell holds blank or 1, so a frame is fixed by
+        (a, b, c, a', b'), with a' blank once a is (a number has no inner blanks). Three-column
+        problems realise each tuple: the units column sets the carry-in (0+0 or 5+5), the tens column is
+        (a, b), the hundreds (a', b'); the units column itself is the carry-in-blank case.
+        """
+        if not self.recursive:
+            raise ValueError(
+                "the non-recursive ADD runs one frame per problem, as long as the problem: no finite "
+                "set covers it; verify an addition-recursive checkpoint"
+            )
+        digits = [*"0123456789", ""]
+        problems = []
+        for unit in ("0", "5"):
+            for a in digits:
+                for b in digits:
+                    for a2 in digits if a else [""]:
+                        for b2 in digits if b else [""]:
+                            problems.append({"a": a2 + a + unit, "b": b2 + b + unit})
+        return problems
 
     def describe_action(self, args: tuple[int, ...]) -> str:
         op, row, value = args
@@ -318,4 +317,6 @@ class AdditionTask:
 
 
 ADDITION = AdditionTask()
+ADDITION_RECURSIVE = AdditionTask(recursive=True)
 register_task(ADDITION)
+register_task(ADDITION_RECURSIVE)

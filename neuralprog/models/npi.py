@@ -29,10 +29,14 @@ from neuralprog.programs import N_ARGS
 class NPIConfig:
     """Sizes of an NPI. The paper fixes only the core (2 x 256 LSTM); the rest are our choices."""
 
-    obs_sizes: tuple[int, ...]
-    """Number of values of each observation field (addition: 4 fields of 11 = blank + 10 digits)."""
+    obs_sizes: tuple[tuple[int, ...], ...]
+    """Per environment, the number of values of each observation field (addition: 4 fields of 11 =
+    blank + 10 digits). One encoder per environment; a multitask model has several."""
     n_programs: int
     """Rows of the program memory (grows when programs are added)."""
+    base_programs: int = 0
+    """Programs the core was trained with. Programs added later (ids >= base_programs) may be called
+    only by programs added later, so the old programs cannot start calling them (0: no restriction)."""
     arg_size: int = 10
     """Each of the 3 arguments takes a value in 0..arg_size-1."""
     state_size: int = 128
@@ -60,20 +64,27 @@ class StepOutput:
 
 
 class NPI(nn.Module):
-    input_offsets: torch.Tensor  # (F + 3,) where each field's one-hot block starts
-
     def __init__(self, config: NPIConfig):
         super().__init__()
         self.config = config
         c = config
-        offsets = torch.tensor([0, *c.obs_sizes[:-1]]).cumsum(0)
-        arg_offsets = sum(c.obs_sizes) + c.arg_size * torch.arange(N_ARGS)
-        self.register_buffer("input_offsets", torch.cat([offsets, arg_offsets]), persistent=False)
-        self.input_size = sum(c.obs_sizes) + N_ARGS * c.arg_size
-        # f_enc: one-hot observation fields and arguments -> s
-        self.encoder = nn.Sequential(
-            nn.Linear(self.input_size, c.state_size), nn.ReLU(), nn.Linear(c.state_size, c.state_size)
-        )
+        # f_enc, one per environment: one-hot observation fields and arguments -> s
+        self.input_sizes: list[int] = []
+        encoders = []
+        for e, sizes in enumerate(c.obs_sizes):
+            offsets = torch.tensor([0, *sizes[:-1]]).cumsum(0)
+            arg_offsets = sum(sizes) + c.arg_size * torch.arange(N_ARGS)
+            # (F + 3,): where each field's one-hot block starts
+            self.register_buffer(f"input_offsets_{e}", torch.cat([offsets, arg_offsets]), persistent=False)
+            self.input_sizes.append(sum(sizes) + N_ARGS * c.arg_size)
+            encoders.append(
+                nn.Sequential(
+                    nn.Linear(self.input_sizes[e], c.state_size),
+                    nn.ReLU(),
+                    nn.Linear(c.state_size, c.state_size),
+                )
+            )
+        self.encoders = nn.ModuleList(encoders)
         # program memory: embeddings M_prog (N x P) and keys M_key (N x K)
         self.program_embedding = nn.Parameter(0.1 * torch.randn(c.n_programs, c.program_size))
         self.program_keys = nn.Parameter(torch.randn(c.n_programs, c.key_size))
@@ -93,21 +104,40 @@ class NPI(nn.Module):
         zeros = torch.zeros(c.layers, batch, c.hidden_size, device=self.program_keys.device)
         return zeros, zeros.clone()
 
-    def core_input(self, obs: torch.Tensor, args: torch.Tensor, program: torch.Tensor) -> torch.Tensor:
-        """(N, F) obs, (N, 3) args, (N,) program ids -> (N, mlp_size) LSTM input."""
-        index = torch.cat([obs, args], dim=1) + self.input_offsets  # (N, F + 3)
-        one_hot = torch.zeros(len(index), self.input_size, device=index.device).scatter_(1, index, 1.0)
-        s = self.encoder(one_hot)  # (N, S)
+    def encode(self, env: int, obs: torch.Tensor, args: torch.Tensor) -> torch.Tensor:
+        """Environment `env`'s encoder: (N, F) obs (extra columns ignored), (N, 3) args -> (N, S)."""
+        offsets = getattr(self, f"input_offsets_{env}")
+        index = torch.cat([obs[:, : len(offsets) - N_ARGS], args], dim=1) + offsets  # (N, F + 3)
+        one_hot = torch.zeros(len(index), self.input_sizes[env], device=index.device).scatter_(1, index, 1.0)
+        return self.encoders[env](one_hot)
+
+    def core_input(
+        self, obs: torch.Tensor, args: torch.Tensor, program: torch.Tensor, env: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(N, F) obs, (N, 3) args, (N,) program ids, (N,) env ids (None: env 0) -> (N, mlp_size)."""
+        if env is None or len(self.encoders) == 1:
+            s = self.encode(0, obs, args)  # (N, S)
+        else:
+            s = obs.new_zeros(len(obs), self.config.state_size, dtype=torch.float)
+            for e in range(len(self.encoders)):
+                rows = (env == e).nonzero().squeeze(1)
+                if len(rows):
+                    s = s.index_put((rows,), self.encode(e, obs[rows], args[rows]))
         p = self.program_embedding[program]  # (N, P)
         return self.core_mlp(torch.cat([s, p], dim=1))  # (N, D)
 
-    def heads(self, h: torch.Tensor) -> StepOutput:
-        """(N, H) top-layer LSTM output -> end logit, key scores, argument logits."""
+    def heads(self, h: torch.Tensor, program: torch.Tensor) -> StepOutput:
+        """(N, H) top-layer LSTM output of frames running `program` -> end logit, key scores, arg logits."""
         out = self.heads_linear(h)  # (N, 1 + K + 3 * arg_size)
         key = out[:, 1 : 1 + self.config.key_size]  # (N, K)
+        key_scores = key @ self.program_keys.T  # (N, n_programs)
+        base = self.config.base_programs
+        if base:  # old programs may not call new ones
+            new = torch.arange(self.config.n_programs, device=h.device) >= base
+            key_scores = key_scores.masked_fill((program < base)[:, None] & new[None, :], -1e9)
         return StepOutput(
             end_logit=out[:, 0],
-            key_scores=key @ self.program_keys.T,  # (N, n_programs)
+            key_scores=key_scores,
             arg_logits=out[:, 1 + self.config.key_size :].reshape(len(h), N_ARGS, self.config.arg_size),
         )
 
@@ -129,27 +159,30 @@ class NPI(nn.Module):
         program: torch.Tensor,
         state: State,
         lstm_weights: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+        env: torch.Tensor | None = None,
     ) -> tuple[StepOutput, State]:
         """One step for N independent frames: returns the heads' outputs and the new LSTM state."""
-        x = self.core_input(obs, args, program)  # (N, D)
+        x = self.core_input(obs, args, program, env)  # (N, D)
         h_new, c_new = [], []
         for (w, b), h, c in zip(lstm_weights or self.lstm_weights(), *state, strict=True):
             x, c = _lstm_cell(torch.addmm(b, torch.cat([x, h], dim=1), w), c)  # (N, H)
             h_new.append(x)
             c_new.append(c)
-        return self.heads(x), (torch.stack(h_new), torch.stack(c_new))
+        return self.heads(x, program), (torch.stack(h_new), torch.stack(c_new))
 
-    def forward_frames(self, obs: PackedSequence, args: torch.Tensor, program: torch.Tensor) -> StepOutput:
+    def forward_frames(
+        self, obs: PackedSequence, args: torch.Tensor, program: torch.Tensor, env: torch.Tensor | None = None
+    ) -> StepOutput:
         """All steps of a batch of frames, each from a zero state.
 
-        `obs` packs the frames' (T_i, F) observations; `args` and `program` are per-step in the same packed
-        order. Returns the heads' outputs per packed step.
+        `obs` packs the frames' (T_i, F) observations; `args`, `program` and `env` are per-step in the same
+        packed order. Returns the heads' outputs per packed step.
         """
-        x = self.core_input(obs.data, args, program)  # (sum T_i, D)
+        x = self.core_input(obs.data, args, program, env)  # (sum T_i, D)
         sizes = obs.batch_sizes.tolist()
         for layer in range(self.config.layers):
             x = self._packed_lstm_layer(x, sizes, layer)
-        return self.heads(x)
+        return self.heads(x, program)
 
     def _packed_lstm_layer(self, x: torch.Tensor, batch_sizes: list[int], layer: int) -> torch.Tensor:
         """One LSTM layer over a packed batch (frames sorted longest first, so the live frames at step t

@@ -40,6 +40,7 @@ class FrameBatch:
     obs: PackedSequence  # packed (T_i, F) observations
     args: torch.Tensor  # (N, 3) the frame's arguments, per packed step
     program: torch.Tensor  # (N,) the frame's program, per packed step
+    env: torch.Tensor  # (N,) the frame's environment (encoder), per packed step
     next_program: torch.Tensor  # (N,)
     next_args: torch.Tensor  # (N, 3)
     end: torch.Tensor  # (N,) bool
@@ -55,8 +56,11 @@ class FrameData:
         self.length = np.asarray([len(f.end) for f in frame_list])
         self.start = np.concatenate([[0], np.cumsum(self.length)[:-1]])
         self.program = np.asarray([f.program for f in frame_list])
+        self.env = np.asarray([f.env for f in frame_list])
         self.args = np.asarray([f.args for f in frame_list], dtype=np.int64)
-        self.obs = torch.from_numpy(np.concatenate([f.obs for f in frame_list])).to(device)
+        width = max(f.obs.shape[1] for f in frame_list)  # environments differ in observation fields
+        obs = [np.pad(f.obs, ((0, 0), (0, width - f.obs.shape[1]))) for f in frame_list]
+        self.obs = torch.from_numpy(np.concatenate(obs)).to(device)
         self.next_program = torch.from_numpy(np.concatenate([f.next_program for f in frame_list])).to(device)
         self.next_args = torch.from_numpy(np.concatenate([f.next_args for f in frame_list])).to(device)
         self.end = torch.from_numpy(np.concatenate([f.end for f in frame_list])).to(device)
@@ -82,6 +86,7 @@ class FrameData:
             obs=PackedSequence(self.obs[step_t], batch_sizes),
             args=torch.from_numpy(self.args[index][frame]).to(self.device),
             program=torch.from_numpy(self.program[index][frame]).to(self.device),
+            env=torch.from_numpy(self.env[index][frame]).to(self.device),
             next_program=self.next_program[step_t],
             next_args=self.next_args[step_t],
             end=self.end[step_t],
@@ -91,29 +96,40 @@ class FrameData:
 
 
 def batch_loss(model: NPI, batch: FrameBatch):
-    out = model.forward_frames(batch.obs, batch.args, batch.program)
+    out = model.forward_frames(batch.obs, batch.args, batch.program, batch.env)
     return step_losses(out, batch.next_program, batch.next_args, batch.end)
 
 
+@dataclasses.dataclass
+class FrameAccuracy:
+    frame_ok: np.ndarray  # (len(frames),) every step of the frame right
+    step_accuracy: float
+    per_program: dict[int, float]  # step accuracy per program id
+
+
 @torch.no_grad()
-def frame_accuracy(model: NPI, data: FrameData, chunk: int = 4096) -> tuple[np.ndarray, dict[int, float]]:
-    """Teacher-forced evaluation of every training step: which steps are right, and accuracy per program."""
+def frame_accuracy(model: NPI, data: FrameData, frames: np.ndarray, chunk: int = 4096) -> FrameAccuracy:
+    """Teacher-forced evaluation of the given frames' steps: which frames are right, accuracy per program."""
     model.eval()
-    correct = np.zeros(data.steps, dtype=bool)
-    step_program = np.repeat(data.program, data.length)
-    for lo in range(0, len(data), chunk):
-        batch = data.batch(np.arange(lo, min(lo + chunk, len(data))))
+    frame_ok = np.ones(len(frames), dtype=bool)
+    step_ok, step_program = [], []
+    for lo in range(0, len(frames), chunk):
+        batch = data.batch(frames[lo : lo + chunk])
         _, ok = batch_loss(model, batch)
-        correct[batch.steps] = ok.cpu().numpy()
+        ok_np = ok.cpu().numpy()
+        frame_ok[lo : lo + chunk] = ~np.isin(frames[lo : lo + chunk], batch.frames[~ok_np])
+        step_ok.append(ok_np)
+        step_program.append(data.program[batch.frames])
     model.train()
-    per_program = {int(p): float(correct[step_program == p].mean()) for p in np.unique(data.program)}
-    return correct, per_program
+    ok_all, program_all = np.concatenate(step_ok), np.concatenate(step_program)
+    per_program = {int(p): float(ok_all[program_all == p].mean()) for p in np.unique(program_all)}
+    return FrameAccuracy(frame_ok, float(ok_all.mean()), per_program)
 
 
 def build_model(task: Task, preset: Preset, seed: int) -> NPI:
     torch.manual_seed(seed)
     config = NPIConfig(
-        obs_sizes=task.obs_sizes,
+        obs_sizes=task.env_obs_sizes,
         n_programs=len(task.programs),
         arg_size=task.programs.arg_size,
         **asdict(preset.model),
@@ -154,8 +170,13 @@ def train(
 
     # Data: oracle traces (generated from the seed unless given), split into frames.
     if traces is None:
-        traces = generate(task, preset.data.sizes, preset.data.per_size, seed=cfg.seed)
+        traces = generate(
+            task, preset.data.sizes, preset.data.per_size, seed=cfg.seed, cover=preset.data.cover
+        )
     data = FrameData([f for t in traces for f in frames(task, t)], dev)
+    eval_frames = np.arange(len(data))
+    if 0 < cfg.eval_frames < len(data):
+        eval_frames = np.sort(np.random.default_rng([cfg.seed, 3]).choice(len(data), cfg.eval_frames, False))
     validation_rng = np.random.default_rng([cfg.seed, 2])
     max_size = max(task.size(t.problem) for t in traces)
     validation = [task.sample(validation_rng, max_size) for _ in range(cfg.validation_problems)]
@@ -166,7 +187,7 @@ def train(
 
     # Model, optimizer, sampler; restored from the checkpoint when resuming.
     model = build_model(task, preset, cfg.seed).to(dev)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sampler = FrameSampler(
         data.program, cfg.curriculum, cfg.curriculum_temperature, cfg.curriculum_hard_fraction
     )
@@ -231,13 +252,13 @@ def train(
             bar.advance(update, loss=row["train/loss"], acc=row["train/step_accuracy"])
 
             if update % cfg.eval_every == 0 or update == cfg.updates:
-                step_ok, per_program = frame_accuracy(model, data)
-                accuracy = float(step_ok.mean())
+                evaluation = frame_accuracy(model, data, eval_frames)
+                accuracy, per_program = evaluation.step_accuracy, evaluation.per_program
                 if accuracy < best_accuracy:
                     _scale_lr(optimizer, cfg.lr_drop)
                 best_accuracy = max(best_accuracy, accuracy)
                 row["train/lr"] = optimizer.param_groups[0]["lr"]
-                sampler.update(~np.logical_and.reduceat(step_ok, data.start))
+                sampler.update(eval_frames, ~evaluation.frame_ok)
                 result = run(model, task, validation)
                 expected = [task.expected(p) for p in validation]
                 val = float(np.mean([o == e for o, e in zip(result.outputs, expected, strict=True)]))

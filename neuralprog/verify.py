@@ -1,0 +1,115 @@
+"""Provable generalization (Cai et al. 2017): check a model against the reference program on every call
+frame the programs can meet.
+
+With recursive programs every call frame is short, and what a frame sees is fixed by a few local values
+(digits under the pointers, a carry, whether a pointer is on the first or last cell). The task lists
+problems whose traces realise every such step situation (`Task.verification_problems`); their call
+frames, without duplicates, are the verification set. Each frame starts from a zero LSTM state, so the
+model runs on each frame alone, fed the oracle's observations: up to its first difference from the
+oracle it is exactly the model's own run of that frame. If the model's end flag, next program and
+arguments equal the oracle's at every step of every frame, then on any input, of any length, each frame
+of its execution is one it was checked on, and by induction over the call tree the whole execution
+equals the reference program's. (The induction needs the set to hold every reachable frame; for
+addition the construction proves it, for sorting it covers every step situation and a test checks that
+random long arrays meet nothing outside it.)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from neuralprog.models.npi import NPI
+from neuralprog.tasks import Task
+from neuralprog.traces import Frame, frames, record
+from neuralprog.train.supervised import FrameData
+
+
+@dataclass
+class Mismatch:
+    """A frame where the model differs from the oracle, up to and including the first differing step."""
+
+    program: str
+    args: tuple[int, ...]
+    steps: list[tuple[tuple[int, ...], str, str]]  # (observation, oracle's action, model's action)
+
+
+@dataclass
+class Verification:
+    task: str
+    problems: int
+    frames: int
+    steps: int
+    wrong_frames: int
+    seconds: float
+    mismatches: list[Mismatch] = field(default_factory=list)
+
+    @property
+    def verified(self) -> bool:
+        return self.wrong_frames == 0
+
+
+def verification_frames(task: Task) -> tuple[int, list[Frame]]:
+    """(number of problems, the distinct call frames of their oracle traces)."""
+    problems = task.verification_problems()
+    unique: dict[tuple, Frame] = {}
+    for problem in problems:
+        for frame in frames(task, record(task, problem)):
+            arrays = (frame.obs, frame.next_program, frame.next_args, frame.end)
+            unique.setdefault((frame.program, frame.args, *(a.tobytes() for a in arrays)), frame)
+    return len(problems), list(unique.values())
+
+
+@torch.no_grad()
+def verify(model: NPI, task: Task, show: int = 5, chunk: int = 8192) -> Verification:
+    """Run the model on every frame of the task's verification set; keep the first `show` mismatches."""
+    started = time.perf_counter()
+    n_problems, frame_list = verification_frames(task)
+    model.eval()
+    device = model.program_keys.device
+    data = FrameData(frame_list, device)
+    names = task.programs.names
+    wrong_frames = 0
+    mismatches: list[Mismatch] = []
+    for lo in range(0, len(data), chunk):
+        batch = data.batch(np.arange(lo, min(lo + chunk, len(data))))
+        out = model.forward_frames(batch.obs, batch.args, batch.program, batch.env)
+        end = (out.end_logit > 0).cpu().numpy()
+        program = out.key_scores.argmax(1).cpu().numpy()
+        args = out.arg_logits.argmax(2).cpu().numpy()
+        target_end = batch.end.cpu().numpy()
+        ok = (end == target_end) & (
+            target_end
+            | ((program == batch.next_program.cpu().numpy()) & (args == batch.next_args.cpu().numpy()).all(1))
+        )
+        bad = np.unique(batch.frames[~ok])
+        wrong_frames += len(bad)
+        for f in bad[: max(0, show - len(mismatches))]:
+            mine = np.flatnonzero(batch.frames == f)  # this frame's packed steps, in time order
+            first_wrong = int(np.argmax(~ok[mine]))
+            frame = frame_list[f]
+            steps = []
+            for t, i in enumerate(mine[: first_wrong + 1]):
+                oracle = _action(task, bool(target_end[i]), int(frame.next_program[t]), frame.next_args[t])
+                chosen = _action(task, bool(end[i]), int(program[i]), args[i])
+                steps.append((tuple(frame.obs[t].tolist()), oracle, chosen))
+            mismatches.append(Mismatch(names[frame.program], frame.args, steps))
+    return Verification(
+        task.name,
+        n_problems,
+        len(frame_list),
+        data.steps,
+        wrong_frames,
+        time.perf_counter() - started,
+        mismatches,
+    )
+
+
+def _action(task: Task, end: bool, program: int, args: np.ndarray) -> str:
+    if end:
+        return "return"
+    name, values = task.programs.names[program], tuple(int(a) for a in args)
+    return f"ACT {task.describe_action(values)}" if task.programs[name].primitive else f"{name}{values}"

@@ -1,0 +1,142 @@
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from neuralprog import checkpoint
+from neuralprog.execute import run, run_one_at_a_time
+from neuralprog.models.npi import NPI, NPIConfig
+from neuralprog.presets import Preset, get_preset
+from neuralprog.tasks import get_task
+from neuralprog.traces import frames, generate, record, replay
+from neuralprog.train.extend import ExtendConfig, extend
+from neuralprog.train.supervised import FrameData, train
+
+
+def _model(task, seed=0):
+    torch.manual_seed(seed)
+    return NPI(NPIConfig(task.env_obs_sizes, len(task.programs), hidden_size=32, mlp_size=32, state_size=32))
+
+
+def test_union_program_set_shares_act_and_shifts():
+    task = get_task("multitask")
+    names = task.programs.names
+    assert names[:6] == ["ACT", "ADD", "ADD1", "CARRY", "LSHIFT", "RSHIFT"]
+    assert {"BUBBLESORT", "COMPSWAP"} <= set(names) and len(names) == len(set(names))
+    assert len(task.env_obs_sizes) == 2
+    assert get_task("multitask-max").programs.names == [*names, "RJMP", "MAX"]
+
+
+def test_mixed_problems_record_and_replay():
+    task = get_task("multitask-max")
+    rng = np.random.default_rng(0)
+    for _ in range(12):
+        problem = task.sample(rng, 5)
+        assert replay(task, record(task, problem)) == task.expected(problem)
+    with pytest.raises(ValueError, match="names its task"):
+        task.parse({"array": [1, 2]})
+    with pytest.raises(ValueError, match="entry 0"):
+        task.parse({"task": "sort", "array": ["x"]})
+
+
+def test_mixed_batches_train_like_single_steps_and_run_like_one_at_a_time():
+    task = get_task("multitask-max")
+    model = _model(task).eval()
+    traces = generate(task, [2, 3], 3, seed=0)
+    data = FrameData([f for t in traces for f in frames(task, t)], torch.device("cpu"))
+    assert set(data.env.tolist()) == {0, 1}
+    batch = data.batch(np.arange(len(data)))
+    with torch.no_grad():
+        packed = model.forward_frames(batch.obs, batch.args, batch.program, batch.env)
+        for frame in range(len(data)):
+            state = model.zero_state(1)
+            for t in range(data.length[frame]):
+                step = data.start[frame] + t
+                row = int(np.flatnonzero(batch.steps == step)[0])
+                out, state = model.step(
+                    data.obs[step : step + 1],
+                    torch.from_numpy(data.args[frame : frame + 1]),
+                    torch.tensor([data.program[frame]]),
+                    state,
+                    env=torch.tensor([data.env[frame]]),
+                )
+                torch.testing.assert_close(
+                    out.key_scores, packed.key_scores[row : row + 1], atol=1e-5, rtol=1e-5
+                )
+    problems = [t.problem for t in traces]
+    lockstep, alone = run(model, task, problems), run_one_at_a_time(model, task, problems)
+    assert lockstep.outputs == alone.outputs and (lockstep.steps == alone.steps).all()
+
+
+@pytest.fixture(scope="module")
+def small_multitask(tmp_path_factory):
+    """A briefly trained multitask model (not competent: extend's guarantees do not depend on it)."""
+    preset = get_preset("multitask")
+    preset = dataclasses.replace(
+        preset,
+        data=dataclasses.replace(preset.data, sizes=(2, 3), per_size=4),
+        model=dataclasses.replace(preset.model, hidden_size=32, mlp_size=32, state_size=32),
+        train=dataclasses.replace(preset.train, updates=20, eval_every=10, validation_problems=2),
+    )
+    return train(preset, tmp_path_factory.mktemp("mt") / "run", progress=False, log=lambda _: None)
+
+
+def test_extend_trains_only_the_new_rows(small_multitask, tmp_path):
+    before = checkpoint.load(small_multitask)
+    config = ExtendConfig(sizes=(2, 3), per_size=4, updates=30, eval_every=10, validation_problems=2)
+    path = extend(small_multitask, ["RJMP", "MAX"], tmp_path / "ext", config, log=lambda _: None)
+    after = checkpoint.load(path)
+    assert after["task"] == "multitask-max"
+    old, new = before["model"], after["model"]
+    n = old["program_keys"].shape[0]
+    assert old.keys() == new.keys()
+    for name in old:
+        if name in ("program_embedding", "program_keys"):
+            assert torch.equal(old[name], new[name][:n]), name
+            assert new[name].shape[0] == n + 2
+        else:
+            assert torch.equal(old[name], new[name]), name
+    initial = dataclasses.replace(config, updates=0)
+    untrained = checkpoint.load(
+        extend(small_multitask, ["RJMP", "MAX"], tmp_path / "init", initial, log=print)
+    )
+    assert not torch.equal(untrained["model"]["program_keys"][n:], new["program_keys"][n:])  # they did learn
+
+
+def test_old_programs_cannot_call_new_ones(small_multitask, tmp_path):
+    config = ExtendConfig(sizes=(2,), per_size=2, updates=0)
+    payload = checkpoint.load(extend(small_multitask, ["RJMP", "MAX"], tmp_path / "ext", config, log=print))
+    model = checkpoint.load_model(payload)
+    task = get_task("multitask-max")
+    n = len(task.programs)
+    with torch.no_grad():
+        for caller in range(n):
+            out, _ = model.step(
+                torch.zeros(1, 5, dtype=torch.long),
+                torch.zeros(1, 3, dtype=torch.long),
+                torch.tensor([caller]),
+                model.zero_state(1),
+                env=torch.tensor([1]),
+            )
+            new_best = out.key_scores[0, n - 2 :].max() > out.key_scores[0, : n - 2].max()
+            if caller < n - 2:
+                assert not new_best and (out.key_scores[0, n - 2 :] < -1e8).all()
+
+
+@pytest.mark.parametrize(
+    ("programs", "message"),
+    [
+        (["RJMP", "FOO"], "unknown program 'FOO'"),
+        (["ADD"], "already exists"),
+        (["MAX"], "add one of these sets together: RJMP,MAX"),
+        (["MAX", "MAX"], "twice"),
+    ],
+)
+def test_extend_rejects_bad_program_lists(small_multitask, tmp_path, programs, message):
+    with pytest.raises(ValueError, match=message):
+        extend(small_multitask, programs, tmp_path / "x", log=print)
+
+
+def test_multitask_preset_exists():
+    assert isinstance(get_preset("multitask"), Preset)

@@ -1,0 +1,72 @@
+import dataclasses
+
+import numpy as np
+import pytest
+
+from neuralprog import checkpoint
+from neuralprog.cli import main
+from neuralprog.evaluate import evaluate
+from neuralprog.presets import get_preset
+from neuralprog.tasks import get_task
+from neuralprog.traces import frames, record, replay
+from neuralprog.train.supervised import train
+from neuralprog.verify import verify
+
+
+def test_recursive_addition_oracle_goes_10000_calls_deep():
+    task = get_task("addition-recursive")
+    rng = np.random.default_rng(0)
+    problem = task.sample(rng, 10_000)
+    trace = record(task, problem)  # no Python recursion: one stack entry per call, not a Python frame
+    assert replay(task, trace) == task.expected(problem)
+    depth = max(s.depth for s in trace.steps)
+    assert 10_000 <= depth < task.depth_budget(problem)
+    assert max(len(f.end) for f in frames(task, trace)) <= 4
+
+
+def test_addition_verification_set_holds_every_frame_of_random_sums():
+    task = get_task("addition-recursive")
+    from neuralprog.verify import verification_frames
+
+    _, frame_list = verification_frames(task)
+    keys = {(f.program, f.obs.tobytes()) for f in frame_list}
+    rng = np.random.default_rng(3)
+    for size in [4, 7, 12, 30] * 5:
+        for f in frames(task, record(task, task.sample(rng, size))):
+            assert (f.program, f.obs.tobytes()) in keys
+
+
+@pytest.fixture(scope="module")
+def sort_recursive(tmp_path_factory):
+    return train(
+        get_preset("sort-recursive"), tmp_path_factory.mktemp("sr") / "run", progress=False, log=print
+    )
+
+
+def test_trained_sort_recursive_is_verified_and_sorts_long_arrays(sort_recursive, capsys):
+    payload = checkpoint.load(sort_recursive)
+    assert payload["traces"] <= 100
+    model, task = checkpoint.load_model(payload), get_task("sort-recursive")
+    result = verify(model, task)
+    assert result.verified, result.mismatches[:3]
+    assert main(["verify", str(sort_recursive)]) == 0
+    assert "VERIFIED" in capsys.readouterr().out
+    [r] = evaluate(model, task, [40], n=20, seed=5)
+    assert r.accuracy == 1.0
+
+
+def test_undertrained_checkpoint_is_not_verified(tmp_path, capsys):
+    preset = get_preset("sort-recursive")
+    preset = dataclasses.replace(preset, train=dataclasses.replace(preset.train, updates=30, eval_every=30))
+    path = train(preset, tmp_path / "run", progress=False, log=lambda _: None)
+    code = main(["verify", str(path), "--show", "2"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "NOT VERIFIED" in out and out.count("<-- model:") == 2 and "oracle:" in out
+
+
+def test_verify_needs_a_task_with_a_verification_set(tiny_run, capsys):
+    code = main(["verify", str(tiny_run)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "no verification set" in err
