@@ -2,6 +2,8 @@
 
 The file is a torch zip holding only tensors and plain Python values; it is written to a temp file and
 renamed into place (atomic), and read with `weights_only=True`, so loading never runs pickled code.
+`model_kind` says which model the weights are: "npi" (the default, also for files written before the
+field existed) or "seq2seq", the baseline, whose checkpoints have no program set or env.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 import torch
 
 from neuralprog import __version__
+from neuralprog.models.baselines import Seq2Seq, Seq2SeqConfig
 from neuralprog.models.npi import NPI, NPIConfig
 from neuralprog.programs import ProgramSet
 
@@ -33,12 +36,32 @@ def save(path: str | Path, model: NPI, task: str, env: str, programs: ProgramSet
         "version": VERSION,
         "library_version": __version__,
         "task": task,
+        "model_kind": "npi",
         "env": env,
         "programs": programs.to_json(),
         "model_config": asdict(model.config),
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         **extra,
     }
+    return _write(path, payload)
+
+
+def save_seq2seq(path: str | Path, model: Seq2Seq, task: str, **extra: Any) -> Path:
+    """Write a seq2seq baseline's checkpoint atomically; `extra` as for `save`."""
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "library_version": __version__,
+        "task": task,
+        "model_kind": "seq2seq",
+        "model_config": asdict(model.config),
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        **extra,
+    }
+    return _write(Path(path), payload)
+
+
+def _write(path: Path, payload: dict) -> Path:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     with open(tmp, "wb") as f:
         torch.save(payload, f)
@@ -48,8 +71,9 @@ def save(path: str | Path, model: NPI, task: str, env: str, programs: ProgramSet
     return path
 
 
-def load(path: str | Path, task: str | None = None) -> dict:
-    """Read and check a checkpoint; with `task`, it must be a checkpoint of that task."""
+def load(path: str | Path, task: str | None = None, kind: str | None = "npi") -> dict:
+    """Read and check a checkpoint; with `task`, it must be a checkpoint of that task, and with `kind`
+    ("npi" or "seq2seq"; None accepts either) one of that kind of model."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
@@ -66,16 +90,42 @@ def load(path: str | Path, task: str | None = None) -> dict:
         )
     if task is not None and payload.get("task") != task:
         raise CheckpointError(f"{path} is a checkpoint of task {payload.get('task')!r}, not {task!r}")
+    if kind is not None and model_kind(payload) != kind:
+        raise CheckpointError(f"{path} holds {_describe(model_kind(payload))}; this needs {_describe(kind)}")
     return payload
+
+
+def model_kind(payload: dict) -> str:
+    return payload.get("model_kind", "npi")
+
+
+def _describe(kind: str) -> str:
+    return {"npi": "an NPI model", "seq2seq": "a seq2seq baseline"}.get(kind, f"a {kind!r} model")
 
 
 def load_model(payload: dict, device: str | torch.device = "cpu") -> NPI:
     """Build the model a checkpoint describes and load its weights."""
+    if model_kind(payload) != "npi":
+        raise CheckpointError(f"this checkpoint holds {_describe(model_kind(payload))}, not an NPI model")
     config = dict(payload["model_config"])
     config["obs_sizes"] = tuple(tuple(sizes) for sizes in config["obs_sizes"])
     model = NPI(NPIConfig(**config))
     try:
         model.load_state_dict(payload["model"])
     except RuntimeError as e:
+        raise CheckpointError(f"checkpoint weights do not match its model config ({str(e)[:120]})") from None
+    return model.to(device)
+
+
+def load_seq2seq(payload: dict, device: str | torch.device = "cpu") -> Seq2Seq:
+    """Build the seq2seq baseline a checkpoint describes and load its weights."""
+    if model_kind(payload) != "seq2seq":
+        raise CheckpointError(
+            f"this checkpoint holds {_describe(model_kind(payload))}, not a seq2seq baseline"
+        )
+    try:
+        model = Seq2Seq(Seq2SeqConfig(**payload["model_config"]))
+        model.load_state_dict(payload["model"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"checkpoint weights do not match its model config ({str(e)[:120]})") from None
     return model.to(device)

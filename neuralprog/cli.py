@@ -31,12 +31,20 @@ def _device(name: str) -> str:
     return name
 
 
-def _load(path: str, device: str = "cpu"):
+def _load(path: str, device: str = "cpu", seq2seq: bool = False):
+    """(model, task, payload); the model is an NPI, or with `seq2seq` possibly the seq2seq baseline."""
     from neuralprog import checkpoint
     from neuralprog.tasks import get_task
 
-    payload = checkpoint.load(path)
+    payload = checkpoint.load(path, kind=None)
     task = get_task(payload["task"])
+    if checkpoint.model_kind(payload) == "seq2seq":
+        if not seq2seq:
+            raise UserError(
+                f"{path} holds the seq2seq baseline, which answers without running programs: there is no "
+                "execution to show or check (eval and solve take it)"
+            )
+        return checkpoint.load_seq2seq(payload, _device(device)), task, payload
     if payload["programs"] != task.programs.to_json():
         raise UserError(f"{path} was trained on another program set than this library's {task.name!r} task")
     return checkpoint.load_model(payload, _device(device)), task, payload
@@ -81,16 +89,23 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    import dataclasses
-
-    from neuralprog.presets import get_preset, override
+    from neuralprog.presets import Seq2SeqPreset, get_preset, override
     from neuralprog.traces import read_traces
     from neuralprog.train.supervised import train
 
     preset = override(get_preset(args.preset), args.set or [])
     if args.seed is not None:
-        preset = dataclasses.replace(preset, train=dataclasses.replace(preset.train, seed=args.seed))
+        preset = override(preset, [f"train.seed={args.seed}"])
     out = Path(args.out or f"runs/{preset.name}" + ("" if args.seed is None else f"-seed{args.seed}"))
+    if isinstance(preset, Seq2SeqPreset):
+        from neuralprog.train.seq2seq import train_preset
+
+        if args.resume:
+            raise UserError(f"{preset.name} is a seq2seq preset, which cannot --resume; use a new --out")
+        if args.traces:
+            raise UserError(f"{preset.name} is a seq2seq preset: it learns from problems, not from --traces")
+        print(train_preset(preset, out, device=_device(args.device), log=_info))
+        return
     traces = None
     if args.traces:
         from neuralprog.tasks import get_task
@@ -109,7 +124,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     sizes = _sizes(args.lengths)
     if args.n < 1:
         raise UserError("--n must be at least 1")
-    model, task, _ = _load(args.checkpoint, args.device)
+    model, task, _ = _load(args.checkpoint, args.device, seq2seq=True)
     task = _only(task, args.task)
     results = []
     for size in sizes:  # one size at a time so the table fills in as results arrive
@@ -131,9 +146,9 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
 
 def cmd_solve(args: argparse.Namespace) -> None:
-    from neuralprog.execute import run
+    from neuralprog.evaluate import solve
 
-    model, task, _ = _load(args.checkpoint, args.device)
+    model, task, _ = _load(args.checkpoint, args.device, seq2seq=True)
     src, out = Path(args.problems), Path(args.out)
     if not src.is_file():
         raise UserError(f"problems file not found: {src}")
@@ -163,7 +178,7 @@ def cmd_solve(args: argparse.Namespace) -> None:
         raise UserError(f"no problems in {src}; write one JSON problem per line, e.g. {task.problem_example}")
     for lo in range(0, len(good), args.batch):
         chunk = good[lo : lo + args.batch]
-        result = run(model, task, [p for _, p in chunk])
+        result = solve(model, task, [p for _, p in chunk])
         for (i, problem), output, steps, halted in zip(
             chunk, result.outputs, result.steps, result.halted, strict=True
         ):
@@ -299,7 +314,7 @@ def cmd_extend(args: argparse.Namespace) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> None:
     from neuralprog import checkpoint
-    from neuralprog.presets import get_preset
+    from neuralprog.presets import Preset, get_preset
     from neuralprog.train.supervised import CHECKPOINT_NAME, train
 
     out = Path(args.out)
@@ -314,7 +329,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
         _info(f"reusing the model trained before in {ckpt}")
     else:
         _info("training the 'addition' preset (640 traces of 1-20 digits); a few minutes on a laptop CPU")
-        train(get_preset("addition"), out, resume=ckpt.exists(), device=_device(args.device), log=_info)
+        preset = get_preset("addition")
+        assert isinstance(preset, Preset)  # an NPI preset
+        train(preset, out, resume=ckpt.exists(), device=_device(args.device), log=_info)
     _info("\none addition, step by step:")
     cmd_trace(
         argparse.Namespace(
@@ -335,6 +352,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
             batch=100,
             json=None,
             plot=None,
+            task=None,
             device=args.device,
         )
     )

@@ -1,4 +1,8 @@
-"""Evaluation: exact-match accuracy of a trained model over problem sizes, as tables, JSON and plots."""
+"""Evaluation: exact-match accuracy of a trained model over problem sizes, as tables, JSON and plots.
+
+The seq2seq baseline is scored on the same problems as NPI: its steps are decoder steps, and it halts
+when it emits EOS.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from neuralprog.execute import run
+from neuralprog.execute import RunResult, run
+from neuralprog.models.baselines import Seq2Seq
 from neuralprog.models.npi import NPI
 from neuralprog.tasks import Task
 
@@ -34,8 +39,17 @@ def check(task: Task, problems: list[dict], outputs: list) -> list[bool]:
     return [output == task.expected(p) for p, output in zip(problems, outputs, strict=True)]
 
 
+def solve(model: NPI | Seq2Seq, task: Task, problems: list[dict]) -> RunResult:
+    """Run an NPI (the interpreter) or a seq2seq baseline (greedy decoding) on parsed problems."""
+    if isinstance(model, Seq2Seq):
+        from neuralprog.train.seq2seq import run_seq2seq  # here: the trainers must be free to import us
+
+        return run_seq2seq(model, task.name, problems)
+    return run(model, task, problems)
+
+
 def evaluate(
-    model: NPI, task: Task, sizes: list[int], n: int, seed: int = 0, batch: int = 100
+    model: NPI | Seq2Seq, task: Task, sizes: list[int], n: int, seed: int = 0, batch: int = 100
 ) -> list[SizeResult]:
     """Exact-match accuracy on `n` random problems per size, run in lockstep batches of `batch`."""
     results = []
@@ -46,7 +60,7 @@ def evaluate(
         correct = halted = steps = 0
         for lo in range(0, n, batch):
             chunk = problems[lo : lo + batch]
-            result = run(model, task, chunk)
+            result = solve(model, task, chunk)
             correct += sum(check(task, chunk, result.outputs))
             halted += int(result.halted.sum())
             steps += int(result.steps.sum())

@@ -1,13 +1,16 @@
 """Named experiments: every default of a training run, in one place.
 
 A preset is a frozen dataclass of three parts (data, model sizes, training). `neuralprog train PRESET`
-runs one; `--set train.lr=3e-4` style overrides change single fields without editing code.
+runs one; `--set train.lr=3e-4` style overrides change single fields without editing code. NPI presets
+are `Preset`s; the seq2seq baseline's are `Seq2SeqPreset`s, trained on the same problems as their NPI
+counterparts (same data section, same seed) but from input/output pairs only.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,14 @@ class TrainConfig:
     stop_after_perfect: int = 2
     """Stop early after this many evaluations in a row with every training step and every validation
     problem right (0: never stop early)."""
+    repair_traces: int = 0
+    """Counterexample-guided training, for tasks with a verification set (`neuralprog verify`): when
+    training stops, verify the model; while it differs from the oracle, add the shortest verification
+    problems that show the differences (at most this many traces in all, none longer than the training
+    problems) and train on. 0: off."""
+    repair_per_round: int = 5
+    """Counterexamples added per verification round (a few at a time, so later rounds see what the
+    earlier ones fixed)."""
     checkpoint_every: int = 100
     """Updates between checkpoints (a crash loses at most this many)."""
     seed: int = 0
@@ -95,11 +106,64 @@ class Preset:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
+@dataclass(frozen=True)
+class Seq2SeqSizes:
+    """Seq2seq baseline sizes (see `neuralprog.models.baselines.Seq2SeqConfig`; the codec fixes the
+    vocabulary)."""
+
+    hidden_size: int = 256
+    """LSTM units per layer, in the encoder and in the decoder (paper: 256)."""
+    layers: int = 2
+    """LSTM layers of the encoder and of the decoder (paper: 2)."""
+    embedding_size: int = 64
+    """Size of a token embedding, shared by encoder and decoder."""
+
+
+@dataclass(frozen=True)
+class Seq2SeqTrainConfig:
+    """Supervised training of the seq2seq baseline on input/output pairs."""
+
+    updates: int = 3000
+    """Maximum number of optimizer updates (training stops earlier once it is perfect)."""
+    batch_size: int = 64
+    """Problems per update, drawn without replacement (all of them when there are fewer)."""
+    lr: float = 1e-3
+    """Adam learning rate."""
+    grad_clip: float = 1.0
+    """Maximum global gradient norm."""
+    eval_every: int = 100
+    """Updates between two exact-match evaluations of every training problem (greedy decoding)."""
+    seed: int = 0
+    """Seeds the problems (as NPI's traces), the initial weights and the order of the batches."""
+
+
+@dataclass(frozen=True)
+class Seq2SeqPreset:
+    """A seq2seq baseline run (`neuralprog.train.seq2seq.train_preset`)."""
+
+    name: str
+    """What `neuralprog train` calls it."""
+    task: str
+    """The task whose problems it learns (one with a seq2seq codec: addition or sort)."""
+    description: str
+    """One line for listings."""
+    data: DataConfig = field(default_factory=DataConfig)
+    """Which problems to train on; drawn exactly as NPI's trainer draws its traces' problems (`cover`
+    must stay 0: it picks traces by their steps)."""
+    model: Seq2SeqSizes = field(default_factory=Seq2SeqSizes)
+    """Model sizes."""
+    train: Seq2SeqTrainConfig = field(default_factory=Seq2SeqTrainConfig)
+    """How to train."""
+
+
+AnyPreset = TypeVar("AnyPreset", bound=Preset | Seq2SeqPreset)
+
+
 _SMALL = ModelSizes(state_size=64, program_size=32, key_size=8, mlp_size=128, hidden_size=128)
 """Recursive frames are short and few: a 2 x 128 core is plenty, and halves the interpreter's saved
 states at recursion depth 10,000."""
 
-PRESETS: dict[str, Preset] = {
+PRESETS: dict[str, Preset | Seq2SeqPreset] = {
     p.name: p
     for p in [
         Preset(
@@ -125,11 +189,18 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "addition-recursive",
             "addition-recursive",
-            "recursive NPI addition (Cai et al. 2017): ADD calls itself once per column; 198 traces of 1-3 "
-            "digits; verifiable",
-            data=DataConfig(sizes=(1, 2, 3), per_size=66, cover=20),
+            "recursive NPI addition (Cai et al. 2017): ADD calls itself once per column; at most 200 "
+            "traces of 1-3 digits (180 chosen to cover digit pairs, up to 20 counterexamples); verifiable",
+            data=DataConfig(sizes=(1, 2, 3), per_size=60, cover=1000),
             model=_SMALL,
-            train=TrainConfig(updates=3000, batch_frames=128, validation_problems=16),
+            train=TrainConfig(
+                updates=6000,
+                batch_frames=128,
+                lr_decay=0.95,
+                lr_drop=1.0,
+                validation_problems=16,
+                repair_traces=20,
+            ),
         ),
         Preset(
             "sort",
@@ -141,10 +212,13 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "sort-recursive",
             "sort-recursive",
-            "recursive NPI bubble sort (Cai et al. 2017): 100 traces of length 1-4; verifiable",
-            data=DataConfig(sizes=(1, 2, 3, 4), per_size=25, cover=20),
+            "recursive NPI bubble sort (Cai et al. 2017): at most 100 traces of length 1-4 (80 chosen to "
+            "cover value pairs, up to 20 counterexamples); verifiable",
+            data=DataConfig(sizes=(1, 2, 3, 4), per_size=20, cover=500),
             model=_SMALL,
-            train=TrainConfig(updates=3000, batch_frames=128, validation_problems=16),
+            train=TrainConfig(
+                updates=8000, batch_frames=256, validation_problems=16, stop_after_perfect=4, repair_traces=20
+            ),
         ),
         Preset(
             "multitask",
@@ -156,15 +230,34 @@ PRESETS: dict[str, Preset] = {
         ),
     ]
 }
+# The seq2seq baseline, on the same problems as its NPI counterpart (same data section and seed).
+PRESETS |= {
+    p.name: p
+    for p in [
+        Seq2SeqPreset(
+            "sort-seq2seq",
+            "sort",
+            "the paper's seq2seq baseline for sorting: an encoder-decoder 2x256 LSTM trained on the sort "
+            "preset's 1,216 arrays (64 per length 2..20), without traces",
+            data=DataConfig(sizes=tuple(range(2, 21)), per_size=64),
+        ),
+        Seq2SeqPreset(
+            "addition-seq2seq",
+            "addition",
+            "the seq2seq baseline for addition: an encoder-decoder 2x256 LSTM trained on the addition "
+            "preset's 640 sums (32 per length 1..20), digits least significant first, without traces",
+        ),
+    ]
+}
 
 
-def get_preset(name: str) -> Preset:
+def get_preset(name: str) -> Preset | Seq2SeqPreset:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; available presets: {', '.join(PRESETS)}")
     return PRESETS[name]
 
 
-def override(preset: Preset, assignments: list[str]) -> Preset:
+def override(preset: AnyPreset, assignments: list[str]) -> AnyPreset:
     """Apply 'section.field=value' assignments, e.g. 'train.lr=3e-4' or 'data.sizes=1,2,3'."""
     for assignment in assignments:
         key, sep, text = assignment.partition("=")

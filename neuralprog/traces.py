@@ -122,22 +122,22 @@ def record(task: Task, problem: dict, seed: int | None = None) -> Trace:
 def generate(task: Task, sizes: Iterable[int], per_size: int, seed: int, cover: int = 0) -> list[Trace]:
     """`per_size` oracle traces for each size, from one seeded generator.
 
-    With `cover` > 0, each trace is the first of up to `cover` random candidates that adds a step
-    situation (see `situations`) the set lacks, so a small set sees every digit pair. (Taking the
-    candidate that adds the most would favour problems with more work: a set of only unsorted pairs.)"""
+    With `cover` > 0, each size's traces are picked from `cover` random candidates, greedily: each pick
+    is the candidate whose call frames start from the most situations (program, arguments, first
+    observation) the set lacks. A small set then sees (nearly) every digit pair of every program.
+    (Counting every step instead would favour problems with more work to do: only unsorted pairs.)"""
     rng = np.random.default_rng(seed)
+    if not cover:
+        return [record(task, task.sample(rng, size), seed) for size in sizes for _ in range(per_size)]
     traces: list[Trace] = []
     seen: set = set()
     for size in sizes:
+        pool = [record(task, task.sample(rng, size), seed) for _ in range(max(cover, per_size))]
+        starts = [{(f.program, f.args, f.obs[0].tobytes()) for f in frames(task, t)} for t in pool]
         for _ in range(per_size):
-            trace = record(task, task.sample(rng, size), seed)
-            for _ in range(cover - 1):
-                if not situations(task, trace) <= seen:
-                    break
-                trace = record(task, task.sample(rng, size), seed)
-            if cover:
-                seen |= situations(task, trace)
-            traces.append(trace)
+            best = max(range(len(pool)), key=lambda i: len(starts[i] - seen))
+            traces.append(pool.pop(best))
+            seen |= starts.pop(best)
     return traces
 
 

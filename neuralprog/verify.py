@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 import torch
 
 from neuralprog.models.npi import NPI
-from neuralprog.tasks import Task
+from neuralprog.tasks import Task, get_task
 from neuralprog.traces import Frame, frames, record
 from neuralprog.train.supervised import FrameData
 
@@ -35,6 +36,7 @@ class Mismatch:
     program: str
     args: tuple[int, ...]
     steps: list[tuple[tuple[int, ...], str, str]]  # (observation, oracle's action, model's action)
+    problem: dict  # the shortest verification problem whose trace holds the frame
 
 
 @dataclass
@@ -46,33 +48,48 @@ class Verification:
     wrong_frames: int
     seconds: float
     mismatches: list[Mismatch] = field(default_factory=list)
+    wrong_problems: list[dict] = field(default_factory=list)
+    """For every differing frame, the shortest verification problem that holds it (a counterexample)."""
 
     @property
     def verified(self) -> bool:
         return self.wrong_frames == 0
 
 
-def verification_frames(task: Task) -> tuple[int, list[Frame]]:
-    """(number of problems, the distinct call frames of their oracle traces)."""
-    problems = task.verification_problems()
-    unique: dict[tuple, Frame] = {}
-    for problem in problems:
+def _verification_set(task: Task) -> tuple[list[dict], list[Frame], list[int]]:
+    """(problems, their distinct frames, the index of each frame's first problem), cached per task."""
+    return _verification_set_of(task.name)
+
+
+@cache
+def _verification_set_of(task_name: str) -> tuple[list[dict], list[Frame], list[int]]:
+    task = get_task(task_name)
+    problems = sorted(task.verification_problems(), key=task.size)  # stable: shortest producer first
+    unique: dict[tuple, tuple[Frame, int]] = {}
+    for i, problem in enumerate(problems):
         for frame in frames(task, record(task, problem)):
             arrays = (frame.obs, frame.next_program, frame.next_args, frame.end)
-            unique.setdefault((frame.program, frame.args, *(a.tobytes() for a in arrays)), frame)
-    return len(problems), list(unique.values())
+            unique.setdefault((frame.program, frame.args, *(a.tobytes() for a in arrays)), (frame, i))
+    return problems, [f for f, _ in unique.values()], [i for _, i in unique.values()]
+
+
+def verification_frames(task: Task) -> tuple[int, list[Frame]]:
+    """(number of problems, the distinct call frames of their oracle traces)."""
+    problems, frame_list, _ = _verification_set(task)
+    return len(problems), frame_list
 
 
 @torch.no_grad()
 def verify(model: NPI, task: Task, show: int = 5, chunk: int = 8192) -> Verification:
     """Run the model on every frame of the task's verification set; keep the first `show` mismatches."""
     started = time.perf_counter()
-    n_problems, frame_list = verification_frames(task)
+    problems, frame_list, producer = _verification_set(task)
     model.eval()
     device = model.program_keys.device
     data = FrameData(frame_list, device)
     names = task.programs.names
     wrong_frames = 0
+    wrong_producers: set[int] = set()
     mismatches: list[Mismatch] = []
     for lo in range(0, len(data), chunk):
         batch = data.batch(np.arange(lo, min(lo + chunk, len(data))))
@@ -87,6 +104,7 @@ def verify(model: NPI, task: Task, show: int = 5, chunk: int = 8192) -> Verifica
         )
         bad = np.unique(batch.frames[~ok])
         wrong_frames += len(bad)
+        wrong_producers.update(producer[f] for f in bad)
         for f in bad[: max(0, show - len(mismatches))]:
             mine = np.flatnonzero(batch.frames == f)  # this frame's packed steps, in time order
             first_wrong = int(np.argmax(~ok[mine]))
@@ -96,15 +114,16 @@ def verify(model: NPI, task: Task, show: int = 5, chunk: int = 8192) -> Verifica
                 oracle = _action(task, bool(target_end[i]), int(frame.next_program[t]), frame.next_args[t])
                 chosen = _action(task, bool(end[i]), int(program[i]), args[i])
                 steps.append((tuple(frame.obs[t].tolist()), oracle, chosen))
-            mismatches.append(Mismatch(names[frame.program], frame.args, steps))
+            mismatches.append(Mismatch(names[frame.program], frame.args, steps, problems[producer[f]]))
     return Verification(
         task.name,
-        n_problems,
+        len(problems),
         len(frame_list),
         data.steps,
         wrong_frames,
         time.perf_counter() - started,
         mismatches,
+        [problems[i] for i in sorted(wrong_producers)],
     )
 
 

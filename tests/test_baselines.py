@@ -1,10 +1,19 @@
+import contextlib
+import io
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from neuralprog import checkpoint
+from neuralprog.cli import main
 from neuralprog.models.baselines import Seq2Seq, Seq2SeqConfig
+from neuralprog.presets import get_preset
+from neuralprog.tasks import get_task
+from neuralprog.traces import generate
 from neuralprog.train.seq2seq import (
     BOS,
     EOS,
@@ -18,6 +27,7 @@ from neuralprog.train.seq2seq import (
     expected,
     sample_problems,
     train_seq2seq,
+    training_problems,
 )
 from neuralprog.train.supervised import TrainingError
 
@@ -31,6 +41,25 @@ def _quiet(**kw):
 def _sort_problems(n_per_length: int, lengths=(3, 4, 5), seed: int = 0) -> list[dict]:
     rng = np.random.default_rng(seed)
     return [p for n in lengths for p in sample_problems("sort", rng, n, n_per_length)]
+
+
+def _cli(*argv) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+def _sets(assignments: list[str]) -> list[str]:
+    return [arg for assignment in assignments for arg in ("--set", assignment)]
+
+
+def _one_line_error(result: tuple[int, str, str], pattern: str) -> None:
+    code, _, err = result
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2
+    assert len(lines) == 1 and "error" in lines[0] and "Traceback" not in err
+    assert pattern in lines[0], lines[0]
 
 
 def _batch(task_name: str, problems: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -50,13 +79,21 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def trained_sort(one_thread):
-    """A small seq2seq trained on sort arrays of length 3-5, shared by the tests that need a trained model."""
-    problems = _sort_problems(100)
+def trained_sort(one_thread, tmp_path_factory):
+    """A small seq2seq trained through the CLI on 100 sort arrays per length 3-5, shared by the tests that
+    need a trained model: (model, its training problems, training seconds, checkpoint path)."""
+    out = tmp_path_factory.mktemp("seq2seq") / "run"
+    small = ["model.hidden_size=64", "model.layers=1", "data.sizes=3:5", "data.per_size=100"]
+    small += ["train.updates=1500", "train.eval_every=50"]
     started = time.perf_counter()
-    config = Seq2SeqTrainConfig(updates=1500, eval_every=50)
-    model = train_seq2seq("sort", problems, config, SMALL, **_quiet())
-    return model, problems, time.perf_counter() - started
+    code, stdout, stderr = _cli("train", "sort-seq2seq", "--out", out, *_sets(small))
+    seconds = time.perf_counter() - started
+    assert code == 0, stderr
+    assert "300 problems of sizes 3-5" in stderr and "train exact" in stderr  # progress goes to stderr
+    path = Path(stdout.strip().splitlines()[-1])
+    assert path == out / "checkpoint.pt"
+    model = checkpoint.load_seq2seq(checkpoint.load(path, kind="seq2seq"))
+    return model, _sort_problems(100), seconds, path
 
 
 def test_addition_codec():
@@ -95,7 +132,7 @@ def test_decode_rejects_malformed_outputs_and_encode_malformed_problems():
 
 
 def test_small_seq2seq_learns_to_sort(trained_sort):
-    model, problems, seconds = trained_sort
+    model, problems, seconds, _ = trained_sort
     assert seconds < 20
     assert np.mean(evaluate_seq2seq(model, "sort", problems)) >= 0.9
     fresh = _sort_problems(50, seed=9)  # arrays it has not seen, of the same lengths
@@ -103,7 +140,7 @@ def test_small_seq2seq_learns_to_sort(trained_sort):
 
 
 def test_batched_greedy_decoding_equals_one_at_a_time(trained_sort):
-    model, _, _ = trained_sort
+    model, _, _, _ = trained_sort
     problems = _sort_problems(4, lengths=(2, 3, 4, 5, 6, 7), seed=1)
     src, lengths = _batch("sort", problems)
     batched = model.greedy_decode(src, lengths, max_len=12)
@@ -149,11 +186,11 @@ def test_a_model_that_never_ends_is_cut_off_and_wrong():
 def test_same_seed_same_weights():
     problems = _sort_problems(10)
     config = Seq2SeqTrainConfig(updates=20, batch_size=8, eval_every=10)
-    a = train_seq2seq("sort", problems, config, SMALL, **_quiet()).state_dict()
-    b = train_seq2seq("sort", problems, config, SMALL, **_quiet()).state_dict()
+    a = train_seq2seq("sort", problems, config, SMALL, **_quiet()).model.state_dict()
+    b = train_seq2seq("sort", problems, config, SMALL, **_quiet()).model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     other = Seq2SeqTrainConfig(updates=20, batch_size=8, eval_every=10, seed=1)
-    c = train_seq2seq("sort", problems, other, SMALL, **_quiet()).state_dict()
+    c = train_seq2seq("sort", problems, other, SMALL, **_quiet()).model.state_dict()
     assert not all(torch.equal(a[k], c[k]) for k in a)
 
 
@@ -161,3 +198,76 @@ def test_non_finite_loss_stops_training():
     config = Seq2SeqTrainConfig(updates=5, lr=float("inf"), grad_clip=float("inf"))
     with pytest.raises(TrainingError, match="non-finite loss"):
         train_seq2seq("addition", [{"a": "12", "b": "34"}], config, SMALL, **_quiet())
+
+
+def test_seq2seq_presets_train_on_the_problems_of_their_npi_presets():
+    for npi, baseline in [("sort", "sort-seq2seq"), ("addition", "addition-seq2seq")]:
+        assert get_preset(baseline).task == get_preset(npi).task
+        assert get_preset(baseline).data == get_preset(npi).data
+        assert get_preset(baseline).train.seed == get_preset(npi).train.seed
+    for name, sizes, per_size in [("sort", (2, 3, 7), 4), ("addition", (1, 2, 5), 3)]:
+        task = get_task(name)
+        npi_problems = [t.problem for t in generate(task, sizes, per_size, seed=3)]
+        assert training_problems(task, sizes, per_size, seed=3) == npi_problems
+    # the CLI fixture's problems are the ones this file's helper draws
+    assert training_problems(get_task("sort"), (3, 4, 5), 100, seed=0) == _sort_problems(100)
+
+
+def test_seq2seq_checkpoint_holds_the_run(trained_sort):
+    _, _, _, path = trained_sort
+    payload = checkpoint.load(path, task="sort", kind="seq2seq")
+    assert payload["model_kind"] == "seq2seq" and payload["finished"] and payload["problems"] == 300
+    assert payload["model_config"] == {
+        "vocab_size": VOCAB_SIZE,
+        "hidden_size": 64,
+        "layers": 1,
+        "embedding_size": 64,
+    }
+    assert payload["preset"]["name"] == "sort-seq2seq" and payload["preset"]["train"]["updates"] == 1500
+    assert json.loads((path.parent / "config.json").read_text()) == payload["preset"]
+    # code that needs an NPI gets a one-line error, not a crash
+    with pytest.raises(checkpoint.CheckpointError, match="holds a seq2seq baseline; this needs an NPI model"):
+        checkpoint.load(path)
+    with pytest.raises(checkpoint.CheckpointError, match="not an NPI model"):
+        checkpoint.load_model(payload)
+
+
+def test_eval_and_solve_a_seq2seq_checkpoint_through_the_cli(trained_sort, tmp_path):
+    model, _, _, path = trained_sort
+    js, png = tmp_path / "r.json", tmp_path / "r.png"
+    code, out, _ = _cli("eval", path, "--lengths", "4,8", "--n", "30", "--json", js, "--plot", png)
+    assert code == 0 and "exact-match accuracy" in out and "steps/problem" in out
+    results = json.loads(js.read_text())
+    assert [r["size"] for r in results] == [4, 8] and png.read_bytes()[:4] == b"\x89PNG"
+    task = get_task("sort")
+    for r in results:  # the same problems as NPI's evaluation draws, scored the same way
+        rng = np.random.default_rng([0, r["size"]])
+        problems = [task.sample(rng, r["size"]) for _ in range(30)]
+        assert r["correct"] == sum(evaluate_seq2seq(model, "sort", problems))
+    assert results[0]["accuracy"] >= 0.8 and abs(results[0]["mean_steps"] - 5) < 0.5  # 4 digits, EOS
+
+    problems = tmp_path / "in.jsonl"
+    problems.write_text('{"array": [3, 1, 2, 1]}\n{"array": [1, 12]}\n')
+    code, _, _ = _cli("solve", path, "--problems", problems, "--out", tmp_path / "out.jsonl")
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert code == 0 and rows[0]["output"] == [1, 1, 2, 3] and rows[0]["correct"] and rows[0]["halted"]
+    assert "digits 0-9" in rows[1]["error"]
+
+
+def test_seq2seq_cli_errors(trained_sort, tmp_path):
+    _, _, _, path = trained_sort
+    _one_line_error(_cli("trace", path, "--problem", '{"array": [3, 1, 2]}'), "no execution to show")
+    _one_line_error(_cli("verify", path), "seq2seq baseline")
+    _one_line_error(_cli("train", "sort-seq2seq", "--out", path.parent, "--resume"), "cannot --resume")
+    _one_line_error(_cli("train", "sort-seq2seq", "--out", path.parent), "already exists")
+    _one_line_error(_cli("train", "sort-seq2seq", "--traces", tmp_path / "t.jsonl"), "not from --traces")
+    _one_line_error(_cli("train", "nope", "--out", tmp_path / "x"), "sort-seq2seq, addition-seq2seq")
+    _one_line_error(
+        _cli("train", "sort-seq2seq", "--out", tmp_path / "x", "--set", "model.state_size=3"), "no field"
+    )
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(path.read_bytes()[:3000])
+    _one_line_error(_cli("eval", cut, "--lengths", "5"), "damaged")
+    diverging = ["train.lr=inf", "train.grad_clip=inf", "data.sizes=2", "data.per_size=4"]
+    code, _, err = _cli("train", "sort-seq2seq", "--out", tmp_path / "nan", *_sets(diverging))
+    assert code == 2 and "error: non-finite loss" in err.splitlines()[-1] and "Traceback" not in err

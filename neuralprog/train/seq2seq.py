@@ -11,21 +11,31 @@ right (teacher forcing).
   This is the kinder encoding for a seq2seq model; `decode` turns the digits back into the normal order
   that `task.expected` returns.
 - sort, {"array": [3, 1, 2]} of digits 0-9: input 3 1 2, output 1 2 3 EOS; the answer is a list of ints.
+
+`train_preset` runs a `Seq2SeqPreset` (`neuralprog train sort-seq2seq`): it draws the problems exactly as
+NPI's trainer draws its traces' problems for the same data section and seed, trains, and writes a
+checkpoint. `run_seq2seq` is the baseline's counterpart of the NPI interpreter (`neuralprog.execute.run`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from neuralprog import checkpoint
+from neuralprog.execute import RunResult
 from neuralprog.models.baselines import Seq2Seq, Seq2SeqConfig
-from neuralprog.tasks import get_task
-from neuralprog.train.supervised import TrainingError
+from neuralprog.presets import Seq2SeqPreset, Seq2SeqTrainConfig  # the config lives with the presets
+from neuralprog.tasks import Task, get_task
+from neuralprog.train.supervised import CHECKPOINT_NAME, TrainingError
 
 PLUS, BOS, EOS, PAD = 10, 11, 12, 13
 VOCAB_SIZE = 14
@@ -35,22 +45,18 @@ PERFECT_EVALUATIONS_TO_STOP = 2
 """Training stops once every training problem is decoded exactly right this many evaluations in a row."""
 
 
-@dataclass(frozen=True)
-class Seq2SeqTrainConfig:
-    """Supervised training of the seq2seq baseline on input/output pairs."""
+@dataclass
+class Seq2SeqRun:
+    """What `train_seq2seq` returns."""
 
-    updates: int = 3000
-    """Maximum number of optimizer updates (training stops earlier once it is perfect)."""
-    batch_size: int = 64
-    """Problems per update, drawn without replacement (all of them when there are fewer)."""
-    lr: float = 1e-3
-    """Adam learning rate."""
-    grad_clip: float = 1.0
-    """Maximum global gradient norm."""
-    eval_every: int = 100
-    """Updates between two exact-match evaluations of every training problem (greedy decoding)."""
-    seed: int = 0
-    """Seeds the initial weights and the order of the batches: the same seed gives the same weights."""
+    model: Seq2Seq
+    """The trained model."""
+    updates: int
+    """Optimizer updates made (fewer than the maximum when training stopped early)."""
+    seconds: float
+    """Wall-clock training time, evaluations included."""
+    train_exact: float
+    """Exact-match accuracy on the training problems at the last evaluation."""
 
 
 class Codec(Protocol):
@@ -143,6 +149,54 @@ def sample_problems(task_name: str, rng: np.random.Generator, size: int, n: int)
     return [task_codec.sample(rng, size) for _ in range(n)]
 
 
+def training_problems(task: Task, sizes: Iterable[int], per_size: int, seed: int) -> list[dict]:
+    """The problems NPI's trainer records its traces of (`neuralprog.traces.generate` without `cover`):
+    one generator seeded with `seed`, `per_size` problems of each size in turn."""
+    rng = np.random.default_rng(seed)
+    return [task.parse(task.sample(rng, size)) for size in sizes for _ in range(per_size)]
+
+
+def train_preset(
+    preset: Seq2SeqPreset, out_dir: str | Path, device: str = "cpu", log: Callable[[str], None] = print
+) -> Path:
+    """Train a seq2seq preset into `out_dir`, which must be new or empty; returns the checkpoint path.
+
+    There is no resuming: the checkpoint is written once, at the end (a run takes minutes)."""
+    out_dir = Path(out_dir)
+    task = get_task(preset.task)
+    codec(task.name)  # a task without a codec fails here, before anything is written
+    if preset.data.cover:
+        raise ValueError("data.cover chooses traces by their steps; a seq2seq preset needs data.cover=0")
+    problems = training_problems(task, preset.data.sizes, preset.data.per_size, preset.train.seed)
+    if not problems:
+        raise ValueError("no training problems; data.sizes and data.per_size must not be empty or 0")
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise TrainingError(f"{out_dir} already exists; choose another --out (seq2seq runs cannot resume)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config = json.loads(json.dumps(asdict(preset)))
+    (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    sizes = sorted({task.size(p) for p in problems})
+    log(
+        f"{len(problems)} problems of sizes {sizes[0]}-{sizes[-1]} (input/output pairs, no traces); "
+        f"task {task.name}, preset {preset.name}"
+    )
+    model_config = Seq2SeqConfig(VOCAB_SIZE, **asdict(preset.model))
+    result = train_seq2seq(task.name, problems, preset.train, model_config, device=device, log=log)
+    path = checkpoint.save_seq2seq(
+        out_dir / CHECKPOINT_NAME,
+        result.model,
+        task.name,
+        preset=config,
+        update=result.updates,
+        elapsed=result.seconds,
+        train_exact=result.train_exact,
+        problems=len(problems),
+        finished=True,
+    )
+    log(f"trained {result.updates} updates in {result.seconds:.1f}s")
+    return path
+
+
 def train_seq2seq(
     task_name: str,
     problems: list[dict],
@@ -150,7 +204,7 @@ def train_seq2seq(
     model_config: Seq2SeqConfig | None = None,
     device: str = "cpu",
     log: Callable[[str], None] = print,
-) -> Seq2Seq:
+) -> Seq2SeqRun:
     """Train a seq2seq model on exactly `problems` (teacher forcing, cross-entropy, Adam).
 
     Evaluates every training problem by greedy decoding every `eval_every` updates and stops early when
@@ -177,15 +231,17 @@ def train_seq2seq(
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     rng = np.random.default_rng(config.seed)
     batch_size = min(config.batch_size, len(problems))
-    perfect_streak = 0
+    perfect_streak, update, accuracy = 0, 0, 0.0
+    started = time.perf_counter()
     model.train()
-    for update in range(1, config.updates + 1):
+    while update < config.updates:
+        update += 1
         index = torch.from_numpy(rng.choice(len(problems), size=batch_size, replace=False)).to(dev)
         width = int(tgt_lengths[index].max())  # decode no further than this batch's longest target
         logits = model(src[index], src_lengths[index], tgt_in[index, :width])  # (B, T, V)
         loss = F.cross_entropy(logits.flatten(0, 1), tgt_out[index, :width].flatten(), ignore_index=PAD)
         if not torch.isfinite(loss):
-            raise TrainingError(f"non-finite loss at update {update}; stopped (try a lower lr)")
+            raise TrainingError(f"non-finite loss at update {update}; stopped (try a lower train.lr)")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -194,31 +250,50 @@ def train_seq2seq(
         if update % config.eval_every == 0 or update == config.updates:
             accuracy = float(np.mean(evaluate_seq2seq(model, task_name, problems)))
             perfect_streak = perfect_streak + 1 if accuracy == 1.0 else 0
-            log(f"update {update}/{config.updates}  loss {loss.item():.4f}  train exact {accuracy:.3f}")
+            elapsed = time.perf_counter() - started
+            eta = elapsed / update * (config.updates - update)
+            log(
+                f"update {update}/{config.updates}  loss {loss.item():.4f}  train exact {accuracy:.3f}  "
+                f"{elapsed:.0f}s  eta {eta:.0f}s"
+            )
             if perfect_streak >= PERFECT_EVALUATIONS_TO_STOP:
                 log(f"every training problem right {perfect_streak} evaluations in a row")
                 break
-    return model
+    return Seq2SeqRun(model, update, time.perf_counter() - started, accuracy)
+
+
+@torch.no_grad()
+def run_seq2seq(model: Seq2Seq, task_name: str, problems: list[dict], batch: int = 512) -> RunResult:
+    """Answer parsed problems by batched greedy decoding, `batch` at a time, as the interpreter would:
+    `steps` counts decoder steps (EOS included), and a problem halts when the decoder emits EOS."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    outputs: list[Any] = []
+    steps, halted = [], []
+    for lo in range(0, len(problems), batch):
+        pairs = [encode(task_name, p) for p in problems[lo : lo + batch]]
+        src, src_lengths = _padded([s for s, _ in pairs], device)
+        # A wrong model may never emit EOS: cut it off a little after the longest expected output.
+        max_len = max(len(t) for _, t in pairs) + DECODE_MARGIN
+        for row in model.greedy_decode(src, src_lengths, max_len).tolist():
+            outputs.append(decode(task_name, row))
+            halted.append(EOS in row)
+            steps.append(row.index(EOS) + 1 if EOS in row else len(row))
+    model.train(was_training)
+    stopped = f"no EOS within {DECODE_MARGIN} tokens after the expected output's length"
+    return RunResult(
+        outputs,
+        np.asarray(steps, dtype=np.int64),
+        np.asarray(halted, dtype=bool),
+        [None if h else stopped for h in halted],
+    )
 
 
 def evaluate_seq2seq(model: Seq2Seq, task_name: str, problems: list[dict], batch: int = 512) -> list[bool]:
     """Exact match per problem, by batched greedy decoding of `batch` problems at a time."""
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    correct: list[bool] = []
-    for lo in range(0, len(problems), batch):
-        chunk = problems[lo : lo + batch]
-        pairs = [encode(task_name, p) for p in chunk]
-        src, src_lengths = _padded([s for s, _ in pairs], device)
-        # A wrong model may never emit EOS: cut it off a little after the longest expected output.
-        max_len = max(len(t) for _, t in pairs) + DECODE_MARGIN
-        tokens = model.greedy_decode(src, src_lengths, max_len).tolist()
-        correct += [
-            decode(task_name, row) == expected(task_name, p) for row, p in zip(tokens, chunk, strict=True)
-        ]
-    model.train(was_training)
-    return correct
+    outputs = run_seq2seq(model, task_name, problems, batch).outputs
+    return [output == expected(task_name, p) for output, p in zip(outputs, problems, strict=True)]
 
 
 def _padded(rows: list[list[int]], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -25,7 +25,7 @@ from neuralprog.execute import run
 from neuralprog.models.npi import NPI, NPIConfig, step_losses
 from neuralprog.presets import Preset
 from neuralprog.tasks import Task, get_task
-from neuralprog.traces import Frame, Trace, frames, generate
+from neuralprog.traces import Frame, Trace, frames, generate, record
 from neuralprog.train.curriculum import FrameSampler
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -168,29 +168,39 @@ def train(
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.json").write_text(json.dumps(_preset_json(preset), indent=2) + "\n")
 
-    # Data: oracle traces (generated from the seed unless given), split into frames.
+    # Data: oracle traces (generated from the seed unless given), plus the counterexamples added so far
+    # (see train.repair_traces), split into frames.
     if traces is None:
         traces = generate(
             task, preset.data.sizes, preset.data.per_size, seed=cfg.seed, cover=preset.data.cover
         )
-    data = FrameData([f for t in traces for f in frames(task, t)], dev)
-    eval_frames = np.arange(len(data))
-    if 0 < cfg.eval_frames < len(data):
-        eval_frames = np.sort(np.random.default_rng([cfg.seed, 3]).choice(len(data), cfg.eval_frames, False))
-    validation_rng = np.random.default_rng([cfg.seed, 2])
     max_size = max(task.size(t.problem) for t in traces)
+    repairs: list[dict] = list(state["repairs"]) if state is not None else []
+    traces = traces + [record(task, p) for p in repairs]
+
+    def frame_data() -> tuple[FrameData, np.ndarray, FrameSampler]:
+        """The frames of `traces`, the ones the periodic evaluation checks, and a sampler over them."""
+        data = FrameData([f for t in traces for f in frames(task, t)], dev)
+        eval_frames = np.arange(len(data))
+        if 0 < cfg.eval_frames < len(data):
+            chosen = np.random.default_rng([cfg.seed, 3]).choice(len(data), cfg.eval_frames, False)
+            eval_frames = np.sort(chosen)
+        sampler = FrameSampler(
+            data.program, cfg.curriculum, cfg.curriculum_temperature, cfg.curriculum_hard_fraction
+        )
+        return data, eval_frames, sampler
+
+    data, eval_frames, sampler = frame_data()
+    validation_rng = np.random.default_rng([cfg.seed, 2])
     validation = [task.sample(validation_rng, max_size) for _ in range(cfg.validation_problems)]
     log(
         f"{len(traces)} traces, {len(data)} frames, {data.steps} steps; "
         f"task {task.name}, preset {preset.name}"
     )
 
-    # Model, optimizer, sampler; restored from the checkpoint when resuming.
+    # Model, optimizer, sampler state; restored from the checkpoint when resuming.
     model = build_model(task, preset, cfg.seed).to(dev)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sampler = FrameSampler(
-        data.program, cfg.curriculum, cfg.curriculum_temperature, cfg.curriculum_hard_fraction
-    )
     rng = np.random.default_rng([cfg.seed, 1])
     update, perfect_streak, elapsed, best_accuracy = 0, 0, 0.0, 0.0
     if state is not None:
@@ -220,72 +230,101 @@ def train(
             elapsed=elapsed,
             finished=finished,
             traces=len(traces),
+            repairs=repairs,
+            verified=verified,
         )
 
     model.train()
     metrics = (out_dir / "metrics.jsonl").open("a")
     bar = _Progress(cfg.updates, update, enabled=progress, log=log)
     started = time.perf_counter() - elapsed
+    verified: bool | None = state.get("verified") if state is not None else None
     try:
-        while update < cfg.updates:
-            batch = data.batch(sampler.sample(rng, cfg.batch_frames))
-            loss_per_step, correct = batch_loss(model, batch)
-            loss = loss_per_step.mean()
-            wrong_steps = batch.frames[~correct.cpu().numpy()]
-            sampler.observe(batch.frames, np.isin(batch.frames, wrong_steps))
-            if not torch.isfinite(loss):
-                raise TrainingError(
-                    f"non-finite loss at update {update + 1}; stopped. "
-                    f"The last good checkpoint is {ckpt_path}"
-                    " (try a lower train.lr)"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
-            update += 1
-            if update % cfg.lr_decay_every == 0:
-                _scale_lr(optimizer, cfg.lr_decay)
-            elapsed = time.perf_counter() - started
-            row = {"update": update, "time": round(elapsed, 3), "train/loss": loss.item()}
-            row["train/step_accuracy"] = correct.float().mean().item()
-            bar.advance(update, loss=row["train/loss"], acc=row["train/step_accuracy"])
+        while True:  # a round of training; then, while the model is not verified, counterexamples
+            while update < cfg.updates:
+                batch = data.batch(sampler.sample(rng, cfg.batch_frames))
+                loss_per_step, correct = batch_loss(model, batch)
+                loss = loss_per_step.mean()
+                wrong_steps = batch.frames[~correct.cpu().numpy()]
+                sampler.observe(batch.frames, np.isin(batch.frames, wrong_steps))
+                if not torch.isfinite(loss):
+                    raise TrainingError(
+                        f"non-finite loss at update {update + 1}; stopped. "
+                        f"The last good checkpoint is {ckpt_path}"
+                        " (try a lower train.lr)"
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                optimizer.step()
+                update += 1
+                if update % cfg.lr_decay_every == 0:
+                    _scale_lr(optimizer, cfg.lr_decay)
+                elapsed = time.perf_counter() - started
+                row = {"update": update, "time": round(elapsed, 3), "train/loss": loss.item()}
+                row["train/step_accuracy"] = correct.float().mean().item()
+                bar.advance(update, loss=row["train/loss"], acc=row["train/step_accuracy"])
 
-            if update % cfg.eval_every == 0 or update == cfg.updates:
-                evaluation = frame_accuracy(model, data, eval_frames)
-                accuracy, per_program = evaluation.step_accuracy, evaluation.per_program
-                if accuracy < best_accuracy:
-                    _scale_lr(optimizer, cfg.lr_drop)
-                best_accuracy = max(best_accuracy, accuracy)
-                row["train/lr"] = optimizer.param_groups[0]["lr"]
-                sampler.update(eval_frames, ~evaluation.frame_ok)
-                result = run(model, task, validation)
-                expected = [task.expected(p) for p in validation]
-                val = float(np.mean([o == e for o, e in zip(result.outputs, expected, strict=True)]))
-                model.train()
-                names = task.programs.names
-                row["eval/step_accuracy"] = accuracy
-                row.update({f"eval/step_accuracy/{names[p]}": a for p, a in per_program.items()})
-                row[f"eval/validation_accuracy@{max_size}"] = val
-                perfect_streak = perfect_streak + 1 if accuracy == 1.0 and val == 1.0 else 0
-                bar.note(
-                    update,
-                    f"steps {accuracy:.4f}  validation@{max_size} {val:.3f}  " + _worst(per_program, names),
-                )
-            metrics.write(json.dumps(row) + "\n")
-            stop = cfg.stop_after_perfect and perfect_streak >= cfg.stop_after_perfect
-            if update % cfg.checkpoint_every == 0 and not stop:
-                metrics.flush()
-                save(finished=False)
-            if stop:
-                log(f"every training step and validation problem right {perfect_streak} evaluations in a row")
+                if update % cfg.eval_every == 0 or update == cfg.updates:
+                    evaluation = frame_accuracy(model, data, eval_frames)
+                    accuracy, per_program = evaluation.step_accuracy, evaluation.per_program
+                    if accuracy < best_accuracy:
+                        _scale_lr(optimizer, cfg.lr_drop)
+                    best_accuracy = max(best_accuracy, accuracy)
+                    row["train/lr"] = optimizer.param_groups[0]["lr"]
+                    sampler.update(eval_frames, ~evaluation.frame_ok)
+                    result = run(model, task, validation)
+                    expected = [task.expected(p) for p in validation]
+                    val = float(np.mean([o == e for o, e in zip(result.outputs, expected, strict=True)]))
+                    model.train()
+                    names = task.programs.names
+                    row["eval/step_accuracy"] = accuracy
+                    row.update({f"eval/step_accuracy/{names[p]}": a for p, a in per_program.items()})
+                    row[f"eval/validation_accuracy@{max_size}"] = val
+                    perfect_streak = perfect_streak + 1 if accuracy == 1.0 and val == 1.0 else 0
+                    bar.note(
+                        update,
+                        f"steps {accuracy:.4f}  validation@{max_size} {val:.3f}  "
+                        + _worst(per_program, names),
+                    )
+                metrics.write(json.dumps(row) + "\n")
+                stop = cfg.stop_after_perfect and perfect_streak >= cfg.stop_after_perfect
+                if update % cfg.checkpoint_every == 0 and not stop:
+                    metrics.flush()
+                    save(finished=False)
+                if stop:
+                    log(f"every training step and validation problem right {perfect_streak} times in a row")
+                    break
+            if not cfg.repair_traces or update >= cfg.updates:
                 break
+            budget = min(cfg.repair_per_round, cfg.repair_traces - len(repairs))
+            counterexamples, verified = _counterexamples(model, task, max_size, budget)
+            if not counterexamples:
+                log("verified" if verified else "not verified, and no counterexample budget left")
+                break
+            repairs += counterexamples
+            traces += [record(task, p) for p in counterexamples]
+            data, eval_frames, sampler = frame_data()
+            perfect_streak, best_accuracy = 0, 0.0
+            log(f"not verified: {len(counterexamples)} counterexamples added, {len(traces)} traces in all")
+            save(finished=False)
     finally:
         metrics.close()
         bar.close()
     path = save(finished=True)
     log(f"trained {update} updates in {elapsed:.1f}s")
     return path
+
+
+def _counterexamples(model: NPI, task: Task, max_size: int, budget: int) -> tuple[list[dict], bool]:
+    """Verify the model; return up to `budget` of the shortest problems on which it differs from the
+    oracle (no longer than `max_size`), and whether it is verified."""
+    from neuralprog.verify import verify
+
+    result = verify(model, task, show=0)
+    model.train()
+    short = [p for p in result.wrong_problems if task.size(p) <= max_size]
+    return short[: max(budget, 0)], result.verified
 
 
 def _scale_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
