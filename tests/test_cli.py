@@ -26,7 +26,9 @@ def _one_line_error(code, err, pattern):
     assert pattern in lines[0], lines[0]
 
 
-@pytest.mark.parametrize("verb", ["train", "eval", "solve", "trace", "verify", "extend", "demo", "envs", "data"])
+@pytest.mark.parametrize(
+    "verb", ["train", "eval", "solve", "trace", "verify", "extend", "demo", "envs", "data"]
+)
 def test_every_verb_has_help_with_an_example(verb):
     result = subprocess.run([*CLI, verb, "--help"], capture_output=True, text=True)
     assert result.returncode == 0

@@ -21,7 +21,7 @@ def test_recursive_addition_oracle_goes_10000_calls_deep():
     assert replay(task, trace) == task.expected(problem)
     depth = max(s.depth for s in trace.steps)
     assert 10_000 <= depth < task.depth_budget(problem)
-    assert max(len(f.end) for f in frames(task, trace)) <= 4
+    assert max(len(f.end) for f in frames(task, trace)) <= 5  # LSHIFT: 4 moves and a return
 
 
 def test_addition_verification_set_holds_every_frame_of_random_sums():

@@ -175,7 +175,7 @@ def train(
             task, preset.data.sizes, preset.data.per_size, seed=cfg.seed, cover=preset.data.cover
         )
     max_size = max(task.size(t.problem) for t in traces)
-    repairs: list[dict] = list(state["repairs"]) if state is not None else []
+    repairs: list[dict] = list(state.get("repairs", [])) if state is not None else []
     traces = traces + [record(task, p) for p in repairs]
 
     def frame_data() -> tuple[FrameData, np.ndarray, FrameSampler]:
