@@ -226,7 +226,9 @@ PRESETS: dict[str, Preset | Seq2SeqPreset] = {
             "one NPI for addition and sorting (paper, Table 1): shared core and program memory, an "
             "encoder per environment; 576 traces of sizes 2-10, tasks mixed at random",
             data=DataConfig(sizes=tuple(range(2, 11)), per_size=64),
-            train=TrainConfig(updates=4000, eval_every=100, eval_frames=20_000),
+            train=TrainConfig(
+                updates=4000, eval_every=100, eval_frames=20_000, validation_problems=64, stop_after_perfect=4
+            ),
         ),
     ]
 }

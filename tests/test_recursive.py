@@ -1,4 +1,5 @@
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -70,3 +71,22 @@ def test_verify_needs_a_task_with_a_verification_set(tiny_run, capsys):
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "no verification set" in err
+
+
+@pytest.mark.parametrize(
+    ("problem", "message"), [('{"array": []}', "non-empty"), ('{"array": [1, "x"]}', "entry 1")]
+)
+def test_bad_arrays_get_one_line_errors(sort_recursive, capsys, problem, message):
+    code = main(["trace", str(sort_recursive), "--problem", problem])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0]
+
+
+def test_solve_sorts_good_lines_and_reports_bad_ones(sort_recursive, tmp_path, capsys):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text('{"array": [3, 1, 2]}\n{"array": []}\n{"array": [9, 0, 9, 0, 5, 5, 1]}\n')
+    assert main(["solve", str(sort_recursive), "--problems", str(src), "--out", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows[0]["output"] == [1, 2, 3] and rows[0]["correct"]
+    assert "non-empty" in rows[1]["error"]
+    assert rows[2]["output"] == [0, 0, 1, 5, 5, 9, 9]
