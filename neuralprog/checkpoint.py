@@ -2,8 +2,8 @@
 
 The file is a torch zip holding only tensors and plain Python values; it is written to a temp file and
 renamed into place (atomic), and read with `weights_only=True`, so loading never runs pickled code.
-`model_kind` says which model the weights are: "npi" (the default, also for files written before the
-field existed) or "seq2seq", the baseline, whose checkpoints have no program set or env.
+`model_kind` says which model the weights are: "npi" or "seq2seq" (the baseline, whose checkpoints
+have no program set or env).
 """
 
 from __future__ import annotations

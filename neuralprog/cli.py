@@ -364,11 +364,9 @@ def cmd_envs(args: argparse.Namespace) -> None:
     from neuralprog.tasks import TASKS, get_task
 
     get_task("addition")  # imports and registers the built-in envs
-    by_env = {t.env_id: t for t in TASKS.values()}
     for env_id in sorted(k for k in gym.registry if k.startswith("neuralprog/")):
-        task = by_env.get(env_id)
-        detail = f"task {task.name!r}, programs {', '.join(task.programs.names)}" if task else ""
-        print(f"{env_id:<28} {detail}")
+        names = [t.name for t in TASKS.values() if t.env_id == env_id]
+        print(f"{env_id:<28} tasks: {', '.join(names)}")
 
 
 def cmd_data(args: argparse.Namespace) -> None:
@@ -485,7 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verb(
         "verify",
-        "prove a recursive model correct at every length or show where it differs (exit 0: VERIFIED)",
+        "check a recursive model on every situation its programs meet (exit 0: VERIFIED) or show differences",
         "neuralprog verify runs/sort-recursive/checkpoint.pt",
     )
     p.add_argument("checkpoint")

@@ -145,7 +145,7 @@ class MultiTask:
         return f"ACT {tuple(args)}"
 
     def verification_problems(self) -> list[dict]:
-        raise ValueError("a multitask model is verified task by task; no joint verification set")
+        raise ValueError("a multitask model has no verification set (its tasks' programs loop)")
 
     def env_index(self, problem: dict) -> int:
         return self._env[problem["task"]]

@@ -22,8 +22,9 @@ class DataConfig:
     per_size: int = 32
     """Traces per size (paper: 32 per length 1..20, 640 in all)."""
     cover: int = 0
-    """0: random problems. Else each trace is the best of this many random candidates at adding step
-    situations the set lacks (how a 100-trace set comes to hold every digit pair)."""
+    """0: random problems. Else each size's traces are picked greedily from a pool of this many random
+    candidates, each pick the one whose call frames start from the most situations the set lacks (how a
+    100-trace set comes to hold nearly every digit pair)."""
 
 
 @dataclass(frozen=True)
@@ -84,9 +85,9 @@ class TrainConfig:
     problem right (0: never stop early)."""
     repair_traces: int = 0
     """Counterexample-guided training, for tasks with a verification set (`neuralprog verify`): when
-    training stops, verify the model; while it differs from the oracle, add the shortest verification
-    problems that show the differences (at most this many traces in all, none longer than the training
-    problems) and train on. 0: off."""
+    training stops early (perfect on its data, see stop_after_perfect), verify the model; while it
+    differs from the oracle, add the shortest verification problems that show the differences (at most
+    this many traces in all, none longer than the training problems) and train on. 0: off."""
     repair_per_round: int = 5
     """Counterexamples added per verification round (a few at a time, so later rounds see what the
     earlier ones fixed)."""

@@ -140,3 +140,20 @@ def test_extend_rejects_bad_program_lists(small_multitask, tmp_path, programs, m
 
 def test_multitask_preset_exists():
     assert isinstance(get_preset("multitask"), Preset)
+
+
+def test_extend_targets_match_whole_program_sets():
+    from neuralprog.train.extend import target_task
+
+    assert target_task(get_task("sort"), ["RJMP", "MAX"]).name == "max"
+    with pytest.raises(ValueError, match="can be added to this model: none"):
+        target_task(get_task("sort-recursive"), ["RJMP", "MAX"])  # same names, other call lists
+
+
+def test_counterexamples_need_a_verifiable_task(tmp_path):
+    from neuralprog.presets import override
+    from neuralprog.train.supervised import TrainingError
+
+    preset = override(get_preset("addition-tiny"), ["train.repair_traces=5"])
+    with pytest.raises(TrainingError, match="verification set"):
+        train(preset, tmp_path / "run", progress=False, log=print)

@@ -57,10 +57,11 @@ def target_task(task: Task, new: list[str]) -> Task:
     existing = [p for p in new if p in old]
     if existing:
         raise ValueError(f"program {existing[0]} already exists in this {task.name} model")
+    old_programs = task.programs.programs  # names and call lists: sort-recursive is not sort
     growths = {
         t.name: t.programs.names[len(old) :]
         for t in TASKS.values()
-        if t.programs.names[: len(old)] == old and len(t.programs) > len(old)
+        if t.programs.programs[: len(old)] == old_programs and len(t.programs) > len(old)
     }
     addable = sorted({p for names in growths.values() for p in names})
     unknown = [p for p in new if p not in addable]

@@ -151,6 +151,11 @@ def train(
     ckpt_path = out_dir / CHECKPOINT_NAME
     task = get_task(preset.task)
     cfg = preset.train
+    if cfg.repair_traces:
+        try:
+            task.verification_problems()
+        except ValueError as e:
+            raise TrainingError(f"train.repair_traces needs a task with a verification set: {e}") from None
     dev = torch.device(device)
 
     state = None
@@ -300,7 +305,9 @@ def train(
             budget = min(cfg.repair_per_round, cfg.repair_traces - len(repairs))
             counterexamples, verified = _counterexamples(model, task, max_size, budget)
             if not counterexamples:
-                log("verified" if verified else "not verified, and no counterexample budget left")
+                log(
+                    "verified" if verified else "not verified; no counterexample left within budget and sizes"
+                )
                 break
             repairs += counterexamples
             traces += [record(task, p) for p in counterexamples]
