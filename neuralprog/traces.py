@@ -141,12 +141,10 @@ def generate(task: Task, sizes: Iterable[int], per_size: int, seed: int, cover: 
     return traces
 
 
-def situations(task: Task, trace: Trace) -> set[tuple]:
-    """The trace's step situations: (program, args, step index in its frame, observation)."""
+def situations(frame_list: Iterable[Frame]) -> set[tuple]:
+    """The frames' step situations: (program, args, step index in its frame, observation)."""
     return {
-        (int(f.program), f.args, t, tuple(f.obs[t].tolist()))
-        for f in frames(task, trace)
-        for t in range(len(f.end))
+        (int(f.program), f.args, t, tuple(f.obs[t].tolist())) for f in frame_list for t in range(len(f.end))
     }
 
 

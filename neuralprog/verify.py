@@ -23,7 +23,7 @@ from functools import cache
 import numpy as np
 import torch
 
-from neuralprog.models.npi import NPI
+from neuralprog.models.npi import NPI, step_losses
 from neuralprog.tasks import Task, get_task
 from neuralprog.traces import Frame, frames, record
 from neuralprog.train.supervised import FrameData
@@ -94,14 +94,11 @@ def verify(model: NPI, task: Task, show: int = 5, chunk: int = 8192) -> Verifica
     for lo in range(0, len(data), chunk):
         batch = data.batch(np.arange(lo, min(lo + chunk, len(data))))
         out = model.forward_frames(batch.obs, batch.args, batch.program, batch.env)
-        end = (out.end_logit > 0).cpu().numpy()
+        ok = step_losses(out, batch.next_program, batch.next_args, batch.end)[1].cpu().numpy()
+        end = (out.end_logit > 0).cpu().numpy()  # the model's choices, to show where it differs
         program = out.key_scores.argmax(1).cpu().numpy()
         args = out.arg_logits.argmax(2).cpu().numpy()
         target_end = batch.end.cpu().numpy()
-        ok = (end == target_end) & (
-            target_end
-            | ((program == batch.next_program.cpu().numpy()) & (args == batch.next_args.cpu().numpy()).all(1))
-        )
         bad = np.unique(batch.frames[~ok])
         wrong_frames += len(bad)
         wrong_producers.update(producer[f] for f in bad)

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from neuralprog import checkpoint
+from neuralprog.evaluate import check
 from neuralprog.execute import run
 from neuralprog.models.npi import NPI
 from neuralprog.multitask import MultiTask
@@ -138,7 +139,6 @@ def extend(
     data = FrameData(new_frames, dev)
     rng = np.random.default_rng([config.seed, 1])
     validation = [learner.sample(rng, max(config.sizes)) for _ in range(config.validation_problems)]
-    expected = [learner.expected(p) for p in validation]
     log(f"{target.name}: training {', '.join(new_programs)} on {len(data)} frames of {len(traces)} traces")
 
     started, streak, update = time.perf_counter(), 0, 0
@@ -155,7 +155,7 @@ def extend(
         if update % config.eval_every == 0:
             accuracy = frame_accuracy(model, data, np.arange(len(data))).step_accuracy
             outputs = run(model, learner, validation).outputs
-            val = float(np.mean([o == e for o, e in zip(outputs, expected, strict=True)]))
+            val = float(np.mean(check(learner, validation, outputs)))
             model.train()
             log(
                 f"update {update}/{config.updates}  loss {loss.item():.4f}  "

@@ -21,6 +21,7 @@ import torch
 from torch.nn.utils.rnn import PackedSequence
 
 from neuralprog import checkpoint
+from neuralprog.evaluate import check
 from neuralprog.execute import run
 from neuralprog.models.npi import NPI, NPIConfig, step_losses
 from neuralprog.presets import Preset
@@ -278,9 +279,7 @@ def train(
                     best_accuracy = max(best_accuracy, accuracy)
                     row["train/lr"] = optimizer.param_groups[0]["lr"]
                     sampler.update(eval_frames, ~evaluation.frame_ok)
-                    result = run(model, task, validation)
-                    expected = [task.expected(p) for p in validation]
-                    val = float(np.mean([o == e for o, e in zip(result.outputs, expected, strict=True)]))
+                    val = float(np.mean(check(task, validation, run(model, task, validation).outputs)))
                     model.train()
                     names = task.programs.names
                     row["eval/step_accuracy"] = accuracy
