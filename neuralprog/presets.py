@@ -75,9 +75,6 @@ class TrainConfig:
     """Share of each program's frames drawn from the frames the last evaluation got wrong."""
     eval_every: int = 50
     """Updates between evaluations (teacher-forced accuracy on every training frame, validation runs)."""
-    eval_frames: int = 0
-    """Frames in that teacher-forced evaluation: 0 for every training frame, else a fixed random subset
-    of this many (sorting's 1,216 traces hold 700k frames)."""
     validation_problems: int = 32
     """Problems of the largest training size run through the interpreter at each evaluation."""
     stop_after_perfect: int = 2
@@ -208,7 +205,7 @@ PRESETS: dict[str, Preset | Seq2SeqPreset] = {
             "sort",
             "NPI bubble sort as in the paper: 64 traces per length 2..20 (1,216), 2x256 LSTM core",
             data=DataConfig(sizes=tuple(range(2, 21)), per_size=64),
-            train=TrainConfig(updates=4000, eval_every=100, eval_frames=20_000, checkpoint_every=100),
+            train=TrainConfig(updates=4000, eval_every=100, checkpoint_every=100),
         ),
         Preset(
             "sort-recursive",
@@ -227,9 +224,7 @@ PRESETS: dict[str, Preset | Seq2SeqPreset] = {
             "one NPI for addition and sorting (paper, Table 1): shared core and program memory, an "
             "encoder per environment; 576 traces of sizes 2-10, tasks mixed at random",
             data=DataConfig(sizes=tuple(range(2, 11)), per_size=64),
-            train=TrainConfig(
-                updates=4000, eval_every=100, eval_frames=20_000, validation_problems=64, stop_after_perfect=4
-            ),
+            train=TrainConfig(updates=4000, eval_every=100, validation_problems=64, stop_after_perfect=4),
         ),
     ]
 }

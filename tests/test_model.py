@@ -1,9 +1,10 @@
 import numpy as np
+import pytest
 import torch
 
 from neuralprog.models.npi import NPI, NPIConfig
 from neuralprog.traces import frames, generate
-from neuralprog.train.supervised import FrameData
+from neuralprog.train.supervised import FrameData, batch_loss, frame_accuracy
 
 
 def test_batched_frames_equal_step_by_step(addition):
@@ -42,3 +43,32 @@ def test_batched_frames_equal_step_by_step(addition):
                 torch.testing.assert_close(
                     out.arg_logits, packed.arg_logits[row : row + 1], atol=1e-5, rtol=1e-5
                 )
+
+
+def test_frame_accuracy_runs_each_distinct_frame_once_and_counts_every_copy(addition):
+    """The teacher-forced evaluation deduplicates frames; its results equal those of every frame run."""
+    torch.manual_seed(1)
+    model = NPI(
+        NPIConfig(
+            obs_sizes=addition.env_obs_sizes, n_programs=len(addition.programs), hidden_size=16, mlp_size=16
+        )
+    )
+    traces = generate(addition, [1, 2], 30, seed=0)
+    data = FrameData([f for t in traces for f in frames(addition, t)], torch.device("cpu"))
+    assert len(data.distinct) < 0.8 * len(data)  # short sums repeat frames often
+    every = np.arange(len(data))
+    batch = data.batch(every)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(150):  # partly trained, so that some frames are right and some wrong
+        optimizer.zero_grad()
+        batch_loss(model, batch)[0].mean().backward()
+        optimizer.step()
+    evaluation = frame_accuracy(model, data, chunk=7)
+    with torch.no_grad():
+        _, ok = batch_loss(model, batch)
+    ok_np = ok.numpy()
+    assert np.array_equal(evaluation.frame_ok, ~np.isin(every, batch.frames[~ok_np]))
+    assert 0 < evaluation.frame_ok.mean() < 1
+    assert evaluation.step_accuracy == pytest.approx(ok_np.mean())
+    for program, accuracy in evaluation.per_program.items():
+        assert accuracy == pytest.approx(ok_np[data.program[batch.frames] == program].mean())

@@ -93,3 +93,18 @@ def test_non_recursive_tasks_have_no_verification_set():
     for name in ("sort", "addition"):
         with pytest.raises(ValueError, match="no finite set"):
             get_task(name).verification_problems()
+
+
+@settings(max_examples=40, deadline=None)
+@given(arrays)
+def test_max_oracle_finds_the_maximum_and_calls_rshift_only_where_sorting_does(array):
+    """RSHIFT is frozen when MAX is learned (`extend`), so RJMP must not show it a pointer layout that
+    sorting never does: P2 on the first cell (it sits on P1's) or P3 on the last cell."""
+    task = get_task("max")
+    trace = record(task, {"array": array})
+    assert replay(task, trace) == max(array)
+    rshift = task.programs.names.index("RSHIFT")
+    for frame in frames(task, trace):
+        if frame.program == rshift:
+            _, _, _, e2, e3 = frame.obs[0]
+            assert not e2 & AT_START and not e3 & AT_END

@@ -76,7 +76,7 @@ def test_adaptive_curriculum_favours_programs_and_frames_with_errors():
     sampler = FrameSampler(programs, adaptive=True, temperature=0.05, hard_fraction=0.5)
     wrong = np.zeros(300, dtype=bool)
     wrong[[100, 101, 102]] = True  # 3% of program 1's frames are wrong
-    sampler.update(np.arange(300), wrong)
+    sampler.update(wrong)
     picks = sampler.sample(np.random.default_rng(0), 3000)
     share = np.bincount(programs[picks], minlength=3) / len(picks)
     assert share[1] > 0.35 and share[0] > 0.2 and share[2] > 0.2  # 3% error: 0.5 * 1.82 / 3.82 + 1/6

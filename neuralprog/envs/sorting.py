@@ -341,7 +341,12 @@ def _max(rec: Recorder, args: Args) -> Calls:
 
 
 def _rjmp(rec: Recorder, args: Args) -> Calls:
-    while not _at(rec, E1, AT_END):
+    # RSHIFT, learned in sorting and frozen, must only meet layouts it met there. After BUBBLESORT, P2
+    # sits on P1's cell and P3 on the last cell, which no sorting RSHIFT ever sees (it returns at once).
+    # So P3 steps back (it only counts sweeps) and P2 steps ahead, as at the start of a sweep.
+    yield "ACT", (MOVE, P3, LEFT)
+    yield "ACT", (MOVE, P2, RIGHT)
+    while rec.obs()[V2] != BLANK:
         yield "RSHIFT"
 
 
@@ -359,7 +364,7 @@ class MaxTask(SortTask):
         self.programs = ProgramSet(
             (
                 *sort_programs(False).programs,
-                Program("RJMP", calls=("RSHIFT",), doc="move P1 and P2 to the right end"),
+                Program("RJMP", calls=("ACT", "RSHIFT"), doc="move P1 to the last cell (P2 past it)"),
                 Program("MAX", calls=("BUBBLESORT", "RJMP"), doc="the maximum of an array"),
             )
         )

@@ -26,14 +26,10 @@ class FrameSampler:
         self.error = np.ones(len(self.programs))
         self.frame_wrong = np.zeros(len(frame_programs), dtype=bool)
 
-    def update(self, frames: np.ndarray, wrong: np.ndarray) -> None:
-        """Re-estimate from an evaluation of `frames` (all frames, or a fixed subset of a large set):
-        `wrong[i]` is True when frames[i] had a wrong step."""
-        programs = self.frame_programs[frames]
-        self.error = np.asarray(
-            [wrong[programs == p].mean() if (programs == p).any() else 1.0 for p in self.programs]
-        )
-        self.frame_wrong[frames] = wrong
+    def update(self, wrong: np.ndarray) -> None:
+        """Re-estimate from an evaluation of every frame: `wrong[i]` is True when frame i had a wrong step."""
+        self.error = np.asarray([wrong[members].mean() for members in self.members])
+        self.frame_wrong[:] = wrong
 
     def observe(self, frames: np.ndarray, wrong: np.ndarray) -> None:
         """Keep the wrong-frame set current between full evaluations with a training batch's results, so

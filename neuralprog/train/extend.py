@@ -153,7 +153,7 @@ def extend(
         optimizer.step()
         update += 1
         if update % config.eval_every == 0:
-            accuracy = frame_accuracy(model, data, np.arange(len(data))).step_accuracy
+            accuracy = frame_accuracy(model, data).step_accuracy
             outputs = run(model, learner, validation).outputs
             val = float(np.mean(check(learner, validation, outputs)))
             model.train()

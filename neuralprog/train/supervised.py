@@ -54,6 +54,11 @@ class FrameData:
 
     def __init__(self, frame_list: list[Frame], device: torch.device):
         self.device = device
+        # Identical frames (same program, arguments, observations and targets) are common: sorting's 1,216
+        # traces hold 658k frames but 31k distinct ones. A teacher-forced evaluation runs each once.
+        first_of: dict[bytes, int] = {}
+        self.copy_of = np.asarray([first_of.setdefault(_frame_bytes(f), i) for i, f in enumerate(frame_list)])
+        self.distinct, self.copies = np.unique(self.copy_of, return_counts=True)
         self.length = np.asarray([len(f.end) for f in frame_list])
         self.start = np.concatenate([[0], np.cumsum(self.length)[:-1]])
         self.program = np.asarray([f.program for f in frame_list])
@@ -96,6 +101,12 @@ class FrameData:
         )
 
 
+def _frame_bytes(frame: Frame) -> bytes:
+    head = np.asarray([frame.program, frame.env, *frame.args], dtype=np.int64)
+    parts = (head, frame.obs, frame.next_program, frame.next_args, frame.end)
+    return b"|".join(np.ascontiguousarray(a).tobytes() for a in parts)
+
+
 def batch_loss(model: NPI, batch: FrameBatch):
     out = model.forward_frames(batch.obs, batch.args, batch.program, batch.env)
     return step_losses(out, batch.next_program, batch.next_args, batch.end)
@@ -103,28 +114,37 @@ def batch_loss(model: NPI, batch: FrameBatch):
 
 @dataclasses.dataclass
 class FrameAccuracy:
-    frame_ok: np.ndarray  # (len(frames),) every step of the frame right
-    step_accuracy: float
+    frame_ok: np.ndarray  # (len(data),) every step of the frame right
+    step_accuracy: float  # over all steps of all frames
     per_program: dict[int, float]  # step accuracy per program id
 
 
 @torch.no_grad()
-def frame_accuracy(model: NPI, data: FrameData, frames: np.ndarray, chunk: int = 4096) -> FrameAccuracy:
-    """Teacher-forced evaluation of the given frames' steps: which frames are right, accuracy per program."""
+def frame_accuracy(model: NPI, data: FrameData, chunk: int = 4096) -> FrameAccuracy:
+    """Teacher-forced evaluation of every frame's steps (each distinct frame run once): which frames are
+    right, step accuracy overall and per program."""
     model.eval()
-    frame_ok = np.ones(len(frames), dtype=bool)
-    step_ok, step_program = [], []
-    for lo in range(0, len(frames), chunk):
-        batch = data.batch(frames[lo : lo + chunk])
+    distinct = data.distinct
+    distinct_ok = np.ones(len(distinct), dtype=bool)
+    step_ok, step_program, step_copies = [], [], []
+    for lo in range(0, len(distinct), chunk):
+        part = distinct[lo : lo + chunk]
+        batch = data.batch(part)
         _, ok = batch_loss(model, batch)
         ok_np = ok.cpu().numpy()
-        frame_ok[lo : lo + chunk] = ~np.isin(frames[lo : lo + chunk], batch.frames[~ok_np])
+        distinct_ok[lo : lo + chunk] = ~np.isin(part, batch.frames[~ok_np])
         step_ok.append(ok_np)
         step_program.append(data.program[batch.frames])
+        step_copies.append(data.copies[np.searchsorted(distinct, batch.frames)])
     model.train()
-    ok_all, program_all = np.concatenate(step_ok), np.concatenate(step_program)
-    per_program = {int(p): float(ok_all[program_all == p].mean()) for p in np.unique(program_all)}
-    return FrameAccuracy(frame_ok, float(ok_all.mean()), per_program)
+    ok_all, program_all, copies = map(np.concatenate, (step_ok, step_program, step_copies))
+
+    def accuracy(steps: np.ndarray) -> float:
+        return float((ok_all[steps] * copies[steps]).sum() / copies[steps].sum())
+
+    per_program = {int(p): accuracy(program_all == p) for p in np.unique(program_all)}
+    frame_ok = distinct_ok[np.searchsorted(distinct, data.copy_of)]
+    return FrameAccuracy(frame_ok, accuracy(np.ones(len(ok_all), dtype=bool)), per_program)
 
 
 def build_model(task: Task, preset: Preset, seed: int) -> NPI:
@@ -184,19 +204,15 @@ def train(
     repairs: list[dict] = list(state.get("repairs", [])) if state is not None else []
     traces = traces + [record(task, p) for p in repairs]
 
-    def frame_data() -> tuple[FrameData, np.ndarray, FrameSampler]:
-        """The frames of `traces`, the ones the periodic evaluation checks, and a sampler over them."""
+    def frame_data() -> tuple[FrameData, FrameSampler]:
+        """The frames of `traces` and a sampler over them."""
         data = FrameData([f for t in traces for f in frames(task, t)], dev)
-        eval_frames = np.arange(len(data))
-        if 0 < cfg.eval_frames < len(data):
-            chosen = np.random.default_rng([cfg.seed, 3]).choice(len(data), cfg.eval_frames, False)
-            eval_frames = np.sort(chosen)
         sampler = FrameSampler(
             data.program, cfg.curriculum, cfg.curriculum_temperature, cfg.curriculum_hard_fraction
         )
-        return data, eval_frames, sampler
+        return data, sampler
 
-    data, eval_frames, sampler = frame_data()
+    data, sampler = frame_data()
     validation_rng = np.random.default_rng([cfg.seed, 2])
     validation = [task.sample(validation_rng, max_size) for _ in range(cfg.validation_problems)]
     log(
@@ -272,13 +288,13 @@ def train(
                 bar.advance(update, loss=row["train/loss"], acc=row["train/step_accuracy"])
 
                 if update % cfg.eval_every == 0 or update == cfg.updates:
-                    evaluation = frame_accuracy(model, data, eval_frames)
+                    evaluation = frame_accuracy(model, data)
                     accuracy, per_program = evaluation.step_accuracy, evaluation.per_program
                     if accuracy < best_accuracy:
                         _scale_lr(optimizer, cfg.lr_drop)
                     best_accuracy = max(best_accuracy, accuracy)
                     row["train/lr"] = optimizer.param_groups[0]["lr"]
-                    sampler.update(eval_frames, ~evaluation.frame_ok)
+                    sampler.update(~evaluation.frame_ok)
                     val = float(np.mean(check(task, validation, run(model, task, validation).outputs)))
                     model.train()
                     names = task.programs.names
@@ -310,7 +326,7 @@ def train(
                 break
             repairs += counterexamples
             traces += [record(task, p) for p in counterexamples]
-            data, eval_frames, sampler = frame_data()
+            data, sampler = frame_data()
             perfect_streak, best_accuracy = 0, 0.0
             log(f"not verified: {len(counterexamples)} counterexamples added, {len(traces)} traces in all")
             save(finished=False)
