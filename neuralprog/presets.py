@@ -222,8 +222,9 @@ PRESETS: dict[str, Preset | Seq2SeqPreset] = {
             "multitask",
             "multitask",
             "one NPI for addition and sorting (paper, Table 1): shared core and program memory, an "
-            "encoder per environment; 576 traces of sizes 2-10, tasks mixed at random",
-            data=DataConfig(sizes=tuple(range(2, 11)), per_size=64),
+            "encoder per environment; 576 traces of sizes 2-10, each size's 64 chosen from 200 random "
+            "problems of either task to cover situations",
+            data=DataConfig(sizes=tuple(range(2, 11)), per_size=64, cover=200),
             train=TrainConfig(updates=4000, eval_every=100, validation_problems=64, stop_after_perfect=4),
         ),
     ]
