@@ -109,6 +109,8 @@ def load_model(payload: dict, device: str | torch.device = "cpu") -> NPI:
         raise CheckpointError(f"this checkpoint holds {_describe(model_kind(payload))}, not an NPI model")
     config = dict(payload["model_config"])
     config["obs_sizes"] = tuple(tuple(sizes) for sizes in config["obs_sizes"])
+    base = config.get("base_programs", ())  # a single count in files written before 2026-11-22
+    config["base_programs"] = tuple(base) if isinstance(base, list | tuple) else ((base,) if base else ())
     model = NPI(NPIConfig(**config))
     try:
         model.load_state_dict(payload["model"])

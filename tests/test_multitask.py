@@ -3,6 +3,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from helpers import assert_packed_equals_stepwise
 
 from neuralprog import checkpoint
 from neuralprog.execute import run, run_one_at_a_time
@@ -10,7 +11,7 @@ from neuralprog.models.npi import NPI, NPIConfig
 from neuralprog.presets import Preset, get_preset
 from neuralprog.tasks import get_task
 from neuralprog.traces import frames, generate, record, replay
-from neuralprog.train.extend import ExtendConfig, extend
+from neuralprog.train.extend import ExtendConfig, extend, grow
 from neuralprog.train.supervised import FrameData, train
 
 
@@ -46,24 +47,7 @@ def test_mixed_batches_train_like_single_steps_and_run_like_one_at_a_time():
     traces = generate(task, [2, 3], 3, seed=0)
     data = FrameData([f for t in traces for f in frames(task, t)], torch.device("cpu"))
     assert set(data.env.tolist()) == {0, 1}
-    batch = data.batch(np.arange(len(data)))
-    with torch.no_grad():
-        packed = model.forward_frames(batch.obs, batch.args, batch.program, batch.env)
-        for frame in range(len(data)):
-            state = model.zero_state(1)
-            for t in range(data.length[frame]):
-                step = data.start[frame] + t
-                row = int(np.flatnonzero(batch.steps == step)[0])
-                out, state = model.step(
-                    data.obs[step : step + 1],
-                    torch.from_numpy(data.args[frame : frame + 1]),
-                    torch.tensor([data.program[frame]]),
-                    state,
-                    env=torch.tensor([data.env[frame]]),
-                )
-                torch.testing.assert_close(
-                    out.key_scores, packed.key_scores[row : row + 1], atol=1e-5, rtol=1e-5
-                )
+    assert_packed_equals_stepwise(model, data)
     problems = [t.problem for t in traces]
     lockstep, alone = run(model, task, problems), run_one_at_a_time(model, task, problems)
     assert lockstep.outputs == alone.outputs and (lockstep.steps == alone.steps).all()
@@ -157,3 +141,15 @@ def test_counterexamples_need_a_verifiable_task(tmp_path):
     preset = override(get_preset("addition-tiny"), ["train.repair_traces=5"])
     with pytest.raises(TrainingError, match="verification set"):
         train(preset, tmp_path / "run", progress=False, log=print)
+
+
+def test_each_extension_hides_its_programs_from_all_earlier_ones():
+    torch.manual_seed(0)
+    model = NPI(NPIConfig(obs_sizes=((11, 11),), n_programs=4, hidden_size=8, mlp_size=8))
+    twice = grow(grow(model, 2, seed=0), 1, seed=1)  # programs 0-3, then 4-5, then 6
+    with torch.no_grad():
+        h = torch.randn(7, model.config.hidden_size)
+        scores = twice.heads(h, torch.arange(7)).key_scores  # row i: program i's key scores
+    hidden = scores < -1e8
+    callee_generation = torch.tensor([0, 0, 0, 0, 1, 1, 2])
+    assert torch.equal(hidden, callee_generation[None, :] > callee_generation[:, None])

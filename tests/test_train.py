@@ -15,9 +15,11 @@ def _quiet(**kw):
 
 
 def test_tiny_npi_adds_100_digit_numbers_exactly(addition, tiny_run):
-    """The learning test: addition-tiny trains in well under a minute and generalizes to 100 digits."""
+    """The learning test: addition-tiny stops early (every training step and validation sum right
+    before its update cap) and generalizes to 100 digits. Its time is a benchmark's business: a wall-clock
+    bound here fails whenever the machine is busy."""
     payload = checkpoint.load(tiny_run)
-    assert payload["finished"] and payload["elapsed"] < 60
+    assert payload["finished"] and payload["update"] < get_preset("addition-tiny").train.updates
     model = checkpoint.load_model(payload)
     [result] = evaluate(model, addition, [100], n=20, seed=7)
     assert result.accuracy == 1.0

@@ -34,9 +34,10 @@ class NPIConfig:
     blank + 10 digits). One encoder per environment; a multitask model has several."""
     n_programs: int
     """Rows of the program memory (grows when programs are added)."""
-    base_programs: int = 0
-    """Programs the core was trained with. Programs added later (ids >= base_programs) may be called
-    only by programs added later, so the old programs cannot start calling them (0: no restriction)."""
+    base_programs: tuple[int, ...] = ()
+    """The number of programs before each extension (`neuralprog extend`), oldest first: (8,) after one
+    extension of an 8-program model. A program may call only programs of its own extension or older
+    ones, so no extension changes what the older programs can call (empty: no restriction)."""
     arg_size: int = 10
     """Each of the 3 arguments takes a value in 0..arg_size-1."""
     state_size: int = 128
@@ -64,6 +65,8 @@ class StepOutput:
 
 
 class NPI(nn.Module):
+    program_generation: torch.Tensor  # (n_programs,) buffer: 0 for the core's programs, k for extension k
+
     def __init__(self, config: NPIConfig):
         super().__init__()
         self.config = config
@@ -88,6 +91,11 @@ class NPI(nn.Module):
         # program memory: embeddings M_prog (N x P) and keys M_key (N x K)
         self.program_embedding = nn.Parameter(0.1 * torch.randn(c.n_programs, c.program_size))
         self.program_keys = nn.Parameter(torch.randn(c.n_programs, c.key_size))
+        bounds = torch.tensor(c.base_programs, dtype=torch.long)
+        generation = torch.bucketize(
+            torch.arange(c.n_programs), bounds, right=True
+        )  # 0: trained with the core
+        self.register_buffer("program_generation", generation, persistent=False)
         # core: MLP over [s, p], then the LSTM
         self.core_mlp = nn.Sequential(
             nn.Linear(c.state_size + c.program_size, c.mlp_size),
@@ -131,10 +139,10 @@ class NPI(nn.Module):
         out = self.heads_linear(h)  # (N, 1 + K + 3 * arg_size)
         key = out[:, 1 : 1 + self.config.key_size]  # (N, K)
         key_scores = key @ self.program_keys.T  # (N, n_programs)
-        base = self.config.base_programs
-        if base:  # old programs may not call new ones
-            new = torch.arange(self.config.n_programs, device=h.device) >= base
-            key_scores = key_scores.masked_fill((program < base)[:, None] & new[None, :], -1e9)
+        if self.config.base_programs:  # no calls into a newer extension
+            generation = self.program_generation
+            newer = generation[None, :] > generation[program][:, None]  # (N, n_programs)
+            key_scores = key_scores.masked_fill(newer, -1e9)
         return StepOutput(
             end_logit=out[:, 0],
             key_scores=key_scores,

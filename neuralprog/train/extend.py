@@ -77,10 +77,10 @@ def target_task(task: Task, new: list[str]) -> Task:
 
 
 def grow(model: NPI, n_new: int, seed: int) -> NPI:
-    """A copy of `model` with `n_new` more program rows; old programs may not call the new ones."""
+    """A copy of `model` with `n_new` more program rows; older programs may not call the new ones."""
     c = model.config
     config = dataclasses.replace(
-        c, n_programs=c.n_programs + n_new, base_programs=c.base_programs or c.n_programs
+        c, n_programs=c.n_programs + n_new, base_programs=(*c.base_programs, c.n_programs)
     )
     bigger = NPI(config).to(model.program_keys.device)
     state = model.state_dict()
