@@ -43,6 +43,8 @@ class ModelSizes:
     """LSTM units per layer."""
     layers: int = 2
     """LSTM layers."""
+    program_to_heads: bool = False
+    """Heads read the program embedding besides the LSTM output (not in the paper; for `extend`)."""
 
 
 @dataclass(frozen=True)
@@ -225,6 +227,7 @@ PRESETS: dict[str, Preset | Seq2SeqPreset] = {
             "encoder per environment; 576 traces of sizes 2-10, each size's 64 chosen from 200 random "
             "problems of either task to cover situations",
             data=DataConfig(sizes=tuple(range(2, 11)), per_size=64, cover=200),
+            model=ModelSizes(program_to_heads=True),
             train=TrainConfig(updates=4000, eval_every=100, validation_problems=64, stop_after_perfect=4),
         ),
     ]

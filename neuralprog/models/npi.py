@@ -52,6 +52,12 @@ class NPIConfig:
     """LSTM units per layer (paper: 256)."""
     layers: int = 2
     """LSTM layers (paper: 2)."""
+    program_to_heads: bool = False
+    """Feed the frame's program embedding to the heads too: f_end, f_prog and f_arg read [h, p] instead
+    of h. Not in the paper. A program learned on a frozen core (`neuralprog extend`) may have to call, at
+    the first step of its frames (zero LSTM state), a program that no trained program calls there: MAX
+    calls BUBBLESORT, which nothing calls. No new embedding made the paper's heads reach that call on our
+    multitask cores; with this, the embedding can shift the key directly."""
 
 
 State = tuple[torch.Tensor, torch.Tensor]
@@ -105,7 +111,8 @@ class NPI(nn.Module):
         )
         self.lstm = nn.LSTM(c.mlp_size, c.hidden_size, c.layers)
         # heads f_end, f_prog and f_arg, as one matrix: [end logit | key k (K) | 3 x argument logits]
-        self.heads_linear = nn.Linear(c.hidden_size, 1 + c.key_size + N_ARGS * c.arg_size)
+        head_input = c.hidden_size + (c.program_size if c.program_to_heads else 0)
+        self.heads_linear = nn.Linear(head_input, 1 + c.key_size + N_ARGS * c.arg_size)
 
     def zero_state(self, batch: int) -> State:
         c = self.config
@@ -136,6 +143,8 @@ class NPI(nn.Module):
 
     def heads(self, h: torch.Tensor, program: torch.Tensor) -> StepOutput:
         """(N, H) top-layer LSTM output of frames running `program` -> end logit, key scores, arg logits."""
+        if self.config.program_to_heads:
+            h = torch.cat([h, self.program_embedding[program]], dim=1)  # (N, H + P)
         out = self.heads_linear(h)  # (N, 1 + K + 3 * arg_size)
         key = out[:, 1 : 1 + self.config.key_size]  # (N, K)
         key_scores = key @ self.program_keys.T  # (N, n_programs)
