@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from neuralprog import checkpoint
 from neuralprog.cli import main
@@ -39,9 +40,15 @@ def test_addition_verification_set_holds_every_frame_of_random_sums():
 
 @pytest.fixture(scope="module")
 def sort_recursive(tmp_path_factory):
-    return train(
-        get_preset("sort-recursive"), tmp_path_factory.mktemp("sr") / "run", progress=False, log=print
-    )
+    # Training is reproducible for a fixed thread count only; the README's run used 1 thread.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return train(
+            get_preset("sort-recursive"), tmp_path_factory.mktemp("sr") / "run", progress=False, log=print
+        )
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_trained_sort_recursive_is_verified_and_sorts_long_arrays(sort_recursive, capsys):
