@@ -68,6 +68,14 @@ class Frame:
     end: np.ndarray  # (T,) bool
 
 
+def frame_key(frame: Frame) -> bytes:
+    """What makes two frames the same training sequence: program, environment, arguments, observations
+    and targets."""
+    head = np.asarray([frame.program, frame.env, *frame.args], dtype=np.int64)
+    parts = (head, frame.obs, frame.next_program, frame.next_args, frame.end)
+    return b"|".join(np.ascontiguousarray(a).tobytes() for a in parts)
+
+
 class Recorder:
     """Runs an oracle on one problem and records every step.
 

@@ -25,7 +25,7 @@ import torch
 
 from neuralprog.models.npi import NPI, step_losses
 from neuralprog.tasks import Task, get_task
-from neuralprog.traces import Frame, frames, record
+from neuralprog.traces import Frame, frame_key, frames, record
 from neuralprog.train.supervised import FrameData
 
 
@@ -65,11 +65,10 @@ def _verification_set(task: Task) -> tuple[list[dict], list[Frame], list[int]]:
 def _verification_set_of(task_name: str) -> tuple[list[dict], list[Frame], list[int]]:
     task = get_task(task_name)
     problems = sorted(task.verification_problems(), key=task.size)  # stable: shortest producer first
-    unique: dict[tuple, tuple[Frame, int]] = {}
+    unique: dict[bytes, tuple[Frame, int]] = {}
     for i, problem in enumerate(problems):
         for frame in frames(task, record(task, problem)):
-            arrays = (frame.obs, frame.next_program, frame.next_args, frame.end)
-            unique.setdefault((frame.program, frame.args, *(a.tobytes() for a in arrays)), (frame, i))
+            unique.setdefault(frame_key(frame), (frame, i))
     return problems, [f for f, _ in unique.values()], [i for _, i in unique.values()]
 
 

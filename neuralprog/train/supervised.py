@@ -26,7 +26,7 @@ from neuralprog.execute import run
 from neuralprog.models.npi import NPI, NPIConfig, step_losses
 from neuralprog.presets import Preset
 from neuralprog.tasks import Task, get_task
-from neuralprog.traces import Frame, Trace, frames, generate, record
+from neuralprog.traces import Frame, Trace, frame_key, frames, generate, record
 from neuralprog.train.curriculum import FrameSampler
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -57,7 +57,7 @@ class FrameData:
         # Identical frames (same program, arguments, observations and targets) are common: sorting's 1,216
         # traces hold 658k frames but 31k distinct ones. A teacher-forced evaluation runs each once.
         first_of: dict[bytes, int] = {}
-        self.copy_of = np.asarray([first_of.setdefault(_frame_bytes(f), i) for i, f in enumerate(frame_list)])
+        self.copy_of = np.asarray([first_of.setdefault(frame_key(f), i) for i, f in enumerate(frame_list)])
         self.distinct, self.copies = np.unique(self.copy_of, return_counts=True)
         self.length = np.asarray([len(f.end) for f in frame_list])
         self.start = np.concatenate([[0], np.cumsum(self.length)[:-1]])
@@ -99,12 +99,6 @@ class FrameData:
             steps=step,
             frames=index[frame],
         )
-
-
-def _frame_bytes(frame: Frame) -> bytes:
-    head = np.asarray([frame.program, frame.env, *frame.args], dtype=np.int64)
-    parts = (head, frame.obs, frame.next_program, frame.next_args, frame.end)
-    return b"|".join(np.ascontiguousarray(a).tobytes() for a in parts)
 
 
 def batch_loss(model: NPI, batch: FrameBatch):
