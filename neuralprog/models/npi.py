@@ -97,10 +97,9 @@ class NPI(nn.Module):
         # program memory: embeddings M_prog (N x P) and keys M_key (N x K)
         self.program_embedding = nn.Parameter(0.1 * torch.randn(c.n_programs, c.program_size))
         self.program_keys = nn.Parameter(torch.randn(c.n_programs, c.key_size))
+        # which extension added each program (0: trained with the core), for the call mask in `heads`
         bounds = torch.tensor(c.base_programs, dtype=torch.long)
-        generation = torch.bucketize(
-            torch.arange(c.n_programs), bounds, right=True
-        )  # 0: trained with the core
+        generation = torch.bucketize(torch.arange(c.n_programs), bounds, right=True)
         self.register_buffer("program_generation", generation, persistent=False)
         # core: MLP over [s, p], then the LSTM
         self.core_mlp = nn.Sequential(
