@@ -2,8 +2,8 @@
 
 The file is a torch zip holding only tensors and plain Python values; it is written to a temp file and
 renamed into place (atomic), and read with `weights_only=True`, so loading never runs pickled code.
-`model_kind` says which model the weights are: "npi" or "seq2seq" (the baseline, whose checkpoints
-have no program set or env).
+`model_kind` says which model the weights are: "npi", "seq2seq" (the baseline, whose checkpoints
+have no program set or env) or "rlntm" (whose task is a tape task).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import torch
 from neuralprog import __version__
 from neuralprog.models.baselines import Seq2Seq, Seq2SeqConfig
 from neuralprog.models.npi import NPI, NPIConfig
+from neuralprog.models.rlntm import RLNTM, RLNTMConfig
 from neuralprog.programs import ProgramSet
 
 FORMAT = "neuralprog-checkpoint"
@@ -54,6 +55,22 @@ def save_seq2seq(path: str | Path, model: Seq2Seq, task: str, **extra: Any) -> P
         "library_version": __version__,
         "task": task,
         "model_kind": "seq2seq",
+        "model_config": asdict(model.config),
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        **extra,
+    }
+    return _write(Path(path), payload)
+
+
+def save_rlntm(path: str | Path, model: RLNTM, task: str, env: str, **extra: Any) -> Path:
+    """Write an RL-NTM checkpoint atomically; `extra` as for `save` (baseline network, optimizers...)."""
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "library_version": __version__,
+        "task": task,
+        "model_kind": "rlntm",
+        "env": env,
         "model_config": asdict(model.config),
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         **extra,
@@ -100,7 +117,8 @@ def model_kind(payload: dict) -> str:
 
 
 def _describe(kind: str) -> str:
-    return {"npi": "an NPI model", "seq2seq": "a seq2seq baseline"}.get(kind, f"a {kind!r} model")
+    known = {"npi": "an NPI model", "seq2seq": "a seq2seq baseline", "rlntm": "an RL-NTM"}
+    return known.get(kind, f"a {kind!r} model")
 
 
 def load_model(payload: dict, device: str | torch.device = "cpu") -> NPI:
@@ -127,6 +145,18 @@ def load_seq2seq(payload: dict, device: str | torch.device = "cpu") -> Seq2Seq:
         )
     try:
         model = Seq2Seq(Seq2SeqConfig(**payload["model_config"]))
+        model.load_state_dict(payload["model"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"checkpoint weights do not match its model config ({str(e)[:120]})") from None
+    return model.to(device)
+
+
+def load_rlntm(payload: dict, device: str | torch.device = "cpu") -> RLNTM:
+    """Build the RL-NTM a checkpoint describes and load its weights."""
+    if model_kind(payload) != "rlntm":
+        raise CheckpointError(f"this checkpoint holds {_describe(model_kind(payload))}, not an RL-NTM")
+    try:
+        model = RLNTM(RLNTMConfig(**payload["model_config"]))
         model.load_state_dict(payload["model"])
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"checkpoint weights do not match its model config ({str(e)[:120]})") from None

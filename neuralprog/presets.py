@@ -156,14 +156,94 @@ class Seq2SeqPreset:
     """How to train."""
 
 
-AnyPreset = TypeVar("AnyPreset", bound=Preset | Seq2SeqPreset)
+@dataclass(frozen=True)
+class RLNTMSizes:
+    """RL-NTM controller shape (see `neuralprog.models.rlntm.RLNTMConfig`; the task sets the rest)."""
+
+    controller: str = "direct"
+    """"direct" (LSTM with direct-access paths), "lstm" or "feedforward"."""
+    hidden_size: int = 25
+    """Controller units (authors: 25)."""
+    cell_size: int = 35
+    """Reals per memory cell (paper: 35)."""
+    window: int = 2
+    """Cells read on each side of a head (authors: 2)."""
+    inverse_temperature: float = 0.01
+    """Multiplies the head-move logits (paper: 0.01)."""
+    init_std: float = 0.1
+    """Gaussian initialization of every weight (paper: 0.1)."""
+    baseline_hidden: int = 25
+    """Units of the offline baseline LSTM."""
+
+
+@dataclass(frozen=True)
+class RLNTMTrainConfig:
+    """REINFORCE training of the RL-NTM (paper, Sec. 9 and appendix A)."""
+
+    updates: int = 20000
+    """Maximum number of updates (paper: a task is solved within 20,000 or never)."""
+    batch_size: int = 200
+    """Episodes per update (paper: 200, better than 50 or 20)."""
+    lr: float = 0.05
+    """SGD learning rate (paper: 0.05)."""
+    momentum: float = 0.9
+    """SGD momentum (paper: 0.9)."""
+    clip_controller: float = 5.0
+    """Gradient-norm clip of the controller (paper: 5)."""
+    clip_baseline: float = 2.0
+    """Gradient-norm clip of the baseline network (paper: 2)."""
+    future_rewards: bool = True
+    """Weight log p(a_t) by the rewards from t on, not the whole return (variance reduction 1)."""
+    online_baseline: bool = True
+    """Subtract a running mean of the future reward at each time step (variance reduction 2)."""
+    offline_baseline: bool = True
+    """Subtract the baseline LSTM's prediction (variance reduction 3)."""
+    online_decay: float = 0.95
+    """Weight of the old value in the online baseline's running mean."""
+    curriculum: bool = True
+    """The paper's curriculum over sizes (Table 3); off: every problem has the top size."""
+    curriculum_start: int = 1
+    """The curriculum's first level."""
+    promote_below: float = 0.2
+    """Go up a level when a batch's average 0-1 loss (per target symbol) is below this (paper: 0.2)."""
+    refractory: int = 100
+    """Updates between two level increases at least (paper: 100)."""
+    eval_every: int = 100
+    """Updates between checks of the solved criterion, once the curriculum is at its top."""
+    solve_problems: int = 200
+    """Random top-size problems run with greedy actions in that check."""
+    solve_accuracy: float = 0.95
+    """Share of them that must come out exactly right for the task to count as solved (training stops)."""
+    checkpoint_every: int = 500
+    """Updates between checkpoints (a crash loses at most this many)."""
+    seed: int = 0
+    """Seed of the initial weights, the problems and the sampled actions."""
+
+
+@dataclass(frozen=True)
+class RLNTMPreset:
+    """An RL-NTM run (`neuralprog.train.reinforce.train`)."""
+
+    name: str
+    """What `neuralprog train` calls it."""
+    task: str
+    """A tape task: copy, duplicated-input, reverse, repeat-copy or forward-reverse."""
+    description: str
+    """One line for listings."""
+    model: RLNTMSizes = field(default_factory=RLNTMSizes)
+    """Controller shape."""
+    train: RLNTMTrainConfig = field(default_factory=RLNTMTrainConfig)
+    """How to train."""
+
+
+AnyPreset = TypeVar("AnyPreset", bound=Preset | Seq2SeqPreset | RLNTMPreset)
 
 
 _SMALL = ModelSizes(state_size=64, program_size=32, key_size=8, mlp_size=128, hidden_size=128)
 """Recursive frames are short and few: a 2 x 128 core is plenty, and halves the interpreter's saved
 states at recursion depth 10,000."""
 
-PRESETS: dict[str, Preset | Seq2SeqPreset] = {
+PRESETS: dict[str, Preset | Seq2SeqPreset | RLNTMPreset] = {
     p.name: p
     for p in [
         Preset(
@@ -253,7 +333,28 @@ PRESETS |= {
 }
 
 
-def get_preset(name: str) -> Preset | Seq2SeqPreset:
+# The RL-NTM (Zaremba & Sutskever 2015): the five tape tasks with the direct-access controller, and with
+# the plain LSTM controller (which the paper found to solve only Copy and DuplicatedInput).
+_TAPE_TASKS = {
+    "copy": "Copy",
+    "duplicated-input": "DuplicatedInput",
+    "reverse": "Reverse",
+    "repeat-copy": "RepeatCopy",
+    "forward-reverse": "ForwardReverse (input head forward only, memory tape)",
+}
+for _task, _title in _TAPE_TASKS.items():
+    for _controller, _suffix in (("direct", ""), ("lstm", "-lstm")):
+        _name = f"rlntm-{_task}{_suffix}"
+        PRESETS[_name] = RLNTMPreset(
+            _name,
+            _task,
+            f"RL-NTM {_title}, {'direct-access' if _controller == 'direct' else 'plain LSTM'} controller, "
+            "REINFORCE with the paper's curriculum and three variance reductions",
+            model=RLNTMSizes(controller=_controller),
+        )
+
+
+def get_preset(name: str) -> Preset | Seq2SeqPreset | RLNTMPreset:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; available presets: {', '.join(PRESETS)}")
     return PRESETS[name]
@@ -264,9 +365,10 @@ def override(preset: AnyPreset, assignments: list[str]) -> AnyPreset:
     for assignment in assignments:
         key, sep, text = assignment.partition("=")
         section, dot, name = key.partition(".")
-        if not sep or not dot or section not in ("data", "model", "train"):
+        sections = [f.name for f in dataclasses.fields(preset) if f.name in ("data", "model", "train")]
+        if not sep or not dot or section not in sections:
             raise ValueError(
-                f"bad override {assignment!r}; use SECTION.FIELD=VALUE with SECTION data, model or train"
+                f"bad override {assignment!r}; use SECTION.FIELD=VALUE with SECTION {', '.join(sections)}"
             )
         part = getattr(preset, section)
         fields = {f.name: f for f in dataclasses.fields(part)}

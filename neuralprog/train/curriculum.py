@@ -1,4 +1,7 @@
-"""The adaptive curriculum of NPI (Reed & de Freitas, Sec. 4): programs that are still wrong get sampled more.
+"""Curricula, kept outside the environments. `FrameSampler`: NPI's adaptive curriculum over trace frames;
+`LengthCurriculum`: the RL-NTM's curriculum over problem sizes (at its end).
+
+The adaptive curriculum of NPI (Reed & de Freitas, Sec. 4): programs that are still wrong get sampled more.
 
 The sampler keeps one error rate per program, re-estimated at each full evaluation, and splits every
 batch between programs by a softmax over those error rates (half of the batch is always spread evenly,
@@ -59,3 +62,52 @@ class FrameSampler:
         self.error = np.asarray(state["error"], dtype=float)
         self.frame_wrong[:] = False
         self.frame_wrong[np.asarray(state["wrong"], dtype=np.int64)] = True
+
+
+class LengthCurriculum:
+    """The RL-NTM's curriculum over problem sizes (Zaremba & Sutskever 2015, Sec. 7 and Table 3).
+
+    At level C a batch draws each problem's size d as: 10% uniformly from every size 1..top; 25%
+    uniformly from 1..C+e; 65% exactly C+e; e ~ Geometric(1/2), p(e = k) = 1/2^k for k >= 1, every
+    size capped at the top. C goes up by one when the average 0-1 loss of a batch (wrong symbols over
+    target length) falls below `threshold`, at most once per `refractory` updates. Disabled, every
+    problem has the top size. The state is two numbers, saved in checkpoints; it lives here, outside the
+    environments, so a resumed run continues at its level.
+    """
+
+    def __init__(
+        self, top: int, start: int = 1, threshold: float = 0.2, refractory: int = 100, enabled: bool = True
+    ):
+        if not 1 <= start <= top:
+            raise ValueError(f"the curriculum starts at a level in 1..{top}, got {start}")
+        self.top, self.threshold, self.refractory, self.enabled = top, threshold, refractory, enabled
+        self.level = start if enabled else top
+        self.raised_at = 0
+        """The update at which the level last went up."""
+
+    @property
+    def at_top(self) -> bool:
+        return self.level >= self.top
+
+    def sizes(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        if not self.enabled:
+            return np.full(n, self.top)
+        kind = rng.choice(3, size=n, p=[0.10, 0.25, 0.65])
+        reach = np.minimum(self.level + rng.geometric(0.5, size=n), self.top)  # C + e
+        any_size = rng.integers(1, self.top + 1, size=n)
+        below = 1 + (rng.random(n) * reach).astype(np.int64)  # uniform in 1..C+e
+        return np.where(kind == 0, any_size, np.where(kind == 1, below, reach))
+
+    def observe(self, update: int, loss01: float) -> bool:
+        """Report a batch's average 0-1 loss after update `update`; True when the level went up."""
+        if self.at_top or loss01 >= self.threshold or update - self.raised_at < self.refractory:
+            return False
+        self.level += 1
+        self.raised_at = update
+        return True
+
+    def state(self) -> dict:
+        return {"level": self.level, "raised_at": self.raised_at}
+
+    def load_state(self, state: dict) -> None:
+        self.level, self.raised_at = int(state["level"]), int(state["raised_at"])

@@ -1,0 +1,517 @@
+"""Reinforcement-learning Neural Turing Machine (Zaremba & Sutskever, 2015), the whole model in one file.
+
+At every step the controller reads the input symbols around the input head, the memory cells around
+the memory head and the actions it took at the previous step, and produces:
+
+    input-head move (-1/0/+1)   memory-head move (-1/0/+1)   output: stay or advance   (sampled: REINFORCE)
+    the predicted symbol, emitted when the output advances;  the new memory cell        (backprop)
+
+A new cell is cell * sigmoid(f) + tanh(w). Head-move logits are multiplied by an inverse temperature
+(paper: 0.01). Controllers:
+- "lstm": one LSTM layer between the reads and the heads;
+- "direct": the same LSTM, plus direct-access paths (paper, Sec. 8.1), each scaled by a sigmoid gate
+  computed from the LSTM state: the input symbol (one-hot) is added to the new memory cell and to the
+  prediction logits, the memory cell read is added to the prediction logits, and the cell just written
+  is added to the cell the memory head moves onto;
+- "feedforward": one tanh layer, no recurrent state.
+
+An episode batch runs in two passes. `rollout` plays every episode to its end in lockstep without
+autograd: one controller step per time step for all episodes at once, the actions picked by a `Chooser`
+(sampling, greedy, or the gradient checker's enumeration, which branches each episode into all of its
+action sequences). It records only what the controller read and the actions. `score` then recomputes
+the same controller outputs with autograd from those records: without memory the controller's inputs
+are all known in advance, so the whole (T, B) sequence goes through one LSTM call (`lstm_sequence`, a
+hand-written backward) instead of T autograd steps; with memory it steps through time, since what is
+read depends on what was written. A test checks that both passes give the same logits.
+
+`Baseline` is the paper's offline baseline network: an LSTM that first reads the whole input tape (in
+reverse) and then runs beside the controller on the same inputs, predicting the future reward b_t at
+each step before the action at t.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from neuralprog.envs.tapes import READ_VOCAB, STAY, VOCAB, TapeBatch
+
+ACTION_SLOTS = 3
+"""Actions per step: input move, memory move, output advance. Logits are laid out (B, 3, 3): the output
+head's third column is always masked."""
+INPUT, MEMORY, OUTPUT = range(ACTION_SLOTS)
+NEG_INF = float("-inf")
+GATES = 4
+"""Direct-access gates: input->memory, input->output, memory->output, memory->next cell."""
+
+
+@dataclass(frozen=True)
+class RLNTMConfig:
+    """An RL-NTM's shape. Defaults are the authors' (paper, Sec. 9 and their released code)."""
+
+    controller: str = "direct"
+    """"lstm", "direct" (LSTM with direct-access paths) or "feedforward"."""
+    hidden_size: int = 25
+    """Controller units (authors: a 1-layer LSTM of 25)."""
+    cell_size: int = 35
+    """Reals per memory cell (paper: 35); at least 31 for the direct path from a symbol to a cell."""
+    window: int = 2
+    """The heads read their cell and this many on each side (authors: 2; the paper's text: 0)."""
+    memory: bool = False
+    """The memory tape exists (set from the task)."""
+    input_backward: bool = True
+    """The input head may move left (set from the task; ForwardReverse: no)."""
+    inverse_temperature: float = 0.01
+    """Multiplies the head-move logits (paper: 0.01), which slows the policy's learning."""
+    init_std: float = 0.1
+    """Gaussian initialization of every weight (paper: 0.1)."""
+    baseline_hidden: int = 25
+    """Units of the offline baseline LSTM."""
+
+
+class RLNTM(nn.Module):
+    def __init__(self, config: RLNTMConfig):
+        super().__init__()
+        if config.controller not in ("lstm", "direct", "feedforward"):
+            raise ValueError(f"controller is lstm, direct or feedforward, got {config.controller!r}")
+        if config.controller == "direct" and config.memory and config.cell_size < VOCAB:
+            raise ValueError(
+                f"the direct path into memory needs cell_size >= {VOCAB}, got {config.cell_size}"
+            )
+        if config.window < 0 or config.hidden_size < 1 or (config.memory and config.cell_size < 1):
+            raise ValueError("window must be >= 0, hidden_size >= 1 and (with memory) cell_size >= 1")
+        self.config = config
+        H, D, K = config.hidden_size, config.cell_size, 2 * config.window + 1
+        self.recurrent = config.controller != "feedforward"
+        self.direct = config.controller == "direct"
+        width = 4 * H if self.recurrent else H
+        # Every discrete read (K input symbols, the 3 previous actions) is a row of one table, already
+        # projected to the LSTM's gate pre-activations: x = sum of K + 3 rows (+ the memory's projection).
+        self.read_table = nn.Parameter(torch.empty(K * READ_VOCAB + 3 * ACTION_SLOTS, width))
+        self.memory_in = nn.Linear(K * D, width, bias=False) if config.memory else None
+        self.hidden_in = nn.Linear(H, width) if self.recurrent else None
+        self.bias = nn.Parameter(torch.empty(width))
+        # Heads, in this order: 9 action logits, VOCAB prediction logits, [2D write], [4 gates].
+        self.head = nn.Linear(
+            H, ACTION_SLOTS * 3 + VOCAB + (2 * D if config.memory else 0) + (GATES if self.direct else 0)
+        )
+        self.direct_scale = nn.Parameter(torch.empty(2)) if self.direct else None
+        """How strongly the gated symbol and memory paths push the prediction logits."""
+        self.register_buffer("read_offsets", READ_VOCAB * torch.arange(K), persistent=False)
+        self.register_buffer("action_offsets", K * READ_VOCAB + 3 * torch.arange(ACTION_SLOTS), persistent=False)
+        mask = torch.zeros(ACTION_SLOTS, 3)
+        mask[OUTPUT, 2] = NEG_INF  # the output head has two actions
+        if not config.memory:
+            mask[MEMORY] = NEG_INF
+            mask[MEMORY, STAY] = 0.0
+        if not config.input_backward:
+            mask[INPUT, 0] = NEG_INF
+        self.register_buffer("action_mask", mask, persistent=False)
+        finished = torch.full((ACTION_SLOTS, 3), NEG_INF)
+        finished[INPUT, STAY] = finished[MEMORY, STAY] = finished[OUTPUT, 0] = 0.0
+        self.register_buffer("finished_mask", finished, persistent=False)
+        for p in self.parameters():
+            nn.init.normal_(p, std=config.init_std)
+        if self.direct_scale is not None:
+            nn.init.ones_(self.direct_scale)
+
+    @property
+    def window(self) -> int:
+        return self.config.window
+
+    def read_index(self, symbols: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+        """(..., K) symbols read and (..., 3) previous actions -> (..., K + 3) rows of `read_table`."""
+        return torch.cat([symbols + self.read_offsets, previous + self.action_offsets], dim=-1)
+
+    def step(
+        self, index: torch.Tensor, memory_read: torch.Tensor | None, h: torch.Tensor, c: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One controller step: (B, K + 3) read rows and (B, K, D) cells read -> new (h, c), each (B, H)."""
+        x = F.embedding_bag(index, self.read_table, mode="sum") + self.bias  # (B, G)
+        if self.memory_in is not None and memory_read is not None:
+            x = x + self.memory_in(memory_read.flatten(1))
+        if self.hidden_in is None:
+            return torch.tanh(x), c
+        i, f, g, o = (x + self.hidden_in(h)).chunk(4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        return torch.sigmoid(o) * torch.tanh(c), c
+
+    def action_logits(self, h: torch.Tensor) -> torch.Tensor:
+        """(..., H) -> (..., 3, 3) head-move logits, temperature-scaled, before masking."""
+        raw = F.linear(h, self.head.weight[: ACTION_SLOTS * 3], self.head.bias[: ACTION_SLOTS * 3])
+        return self.config.inverse_temperature * raw.unflatten(-1, (ACTION_SLOTS, 3))
+
+    def outputs(
+        self, h: torch.Tensor, symbol: torch.Tensor, cell: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """(..., H) states, the symbols under the input head and the cells under the memory head ->
+        (action logits (..., 3, 3), prediction logits (..., V), write (f, w) as (..., 2D) or None, gates
+        (..., 4) or None)."""
+        out = self.head(h)
+        logits = self.config.inverse_temperature * out[..., : ACTION_SLOTS * 3].unflatten(
+            -1, (ACTION_SLOTS, 3)
+        )
+        prediction = out[..., ACTION_SLOTS * 3 : ACTION_SLOTS * 3 + VOCAB]
+        rest = out[..., ACTION_SLOTS * 3 + VOCAB :]
+        write = rest[..., : 2 * self.config.cell_size] if self.config.memory else None
+        gates = torch.sigmoid(rest[..., -GATES:]) if self.direct else None
+        if gates is not None:
+            assert self.direct_scale is not None
+            prediction = prediction + gates[..., 1:2] * self.direct_scale[0] * symbol_one_hot(
+                symbol, VOCAB, h.dtype
+            )
+            if cell is not None:
+                prediction = prediction + gates[..., 2:3] * self.direct_scale[1] * cell[..., :VOCAB]
+        return logits, prediction, write, gates
+
+    def new_cell(
+        self, cell: torch.Tensor, write: torch.Tensor, gates: torch.Tensor | None, symbol: torch.Tensor
+    ) -> torch.Tensor:
+        """cell * sigmoid(f) + tanh(w), plus the gated input symbol on the direct path."""
+        f, w = write.chunk(2, dim=-1)
+        new = cell * torch.sigmoid(f) + torch.tanh(w)
+        if gates is not None:
+            new = new + gates[..., 0:1] * symbol_one_hot(symbol, self.config.cell_size, cell.dtype)
+        return new
+
+
+def symbol_one_hot(symbol: torch.Tensor, size: int, dtype: torch.dtype) -> torch.Tensor:
+    """(...,) symbols -> (..., size) one-hot of the data symbols and END; BLANK reads as all zeros."""
+    one_hot = F.one_hot(symbol, READ_VOCAB)[..., :VOCAB].to(dtype)
+    return F.pad(one_hot, (0, size - VOCAB)) if size > VOCAB else one_hot
+
+
+def sum_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """(R, G) table, (..., n) row indices -> (..., G) sums of the indexed rows. A multi-hot matrix
+    product: on a CPU its backward is several times faster than embedding_bag's."""
+    flat = index.reshape(-1, index.shape[-1])
+    hot = torch.zeros(flat.shape[0], table.shape[0], dtype=table.dtype, device=table.device)
+    hot.scatter_add_(1, flat, torch.ones(flat.shape, dtype=table.dtype, device=table.device))
+    return (hot @ table).view(*index.shape[:-1], table.shape[1])
+
+
+class _LSTMSequence(torch.autograd.Function):
+    """An LSTM over a whole sequence whose input projections are given: T steps of a few tensor ops
+    forward and backward, instead of an autograd graph of T x 15 nodes. Rows where `keep` is False hold
+    their state (the baseline's right-aligned input tapes)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        T, B, G = x.shape
+        H = G // 4
+        h = x.new_zeros(B, H)
+        c = x.new_zeros(B, H)
+        hs, cs, acts = x.new_empty(T + 1, B, H), x.new_empty(T + 1, B, H), x.new_empty(T, B, G)
+        hs[0], cs[0] = h, c
+        for t in range(T):
+            a = x[t] + h @ weight.T  # (B, 4H)
+            a[:, : 2 * H].sigmoid_()
+            a[:, 2 * H : 3 * H].tanh_()
+            a[:, 3 * H :].sigmoid_()
+            i, f, g, o = a.split(H, dim=1)
+            c_new = f * c + i * g
+            h_new = o * torch.tanh(c_new)
+            k = keep[t][:, None]
+            c, h = torch.where(k, c_new, c), torch.where(k, h_new, h)
+            hs[t + 1], cs[t + 1], acts[t] = h, c, a
+        ctx.save_for_backward(weight, keep, hs, cs, acts)
+        return hs[1:]
+
+    @staticmethod
+    def backward(ctx, grad_h: torch.Tensor):  # type: ignore[override]
+        weight, keep, hs, cs, acts = ctx.saved_tensors
+        T, B, G = acts.shape
+        H = G // 4
+        grad_x = acts.new_empty(T, B, G)
+        dh_next = acts.new_zeros(B, H)
+        dc_next = acts.new_zeros(B, H)
+        for t in reversed(range(T)):
+            i, f, g, o = acts[t].split(H, dim=1)
+            k = keep[t][:, None]
+            dh = grad_h[t] + dh_next
+            tc = torch.tanh(cs[t + 1])
+            dc = dc_next + dh * o * (1 - tc * tc)
+            dc = torch.where(k, dc, torch.zeros_like(dc))
+            dh_kept = torch.where(k, dh, torch.zeros_like(dh))
+            da = torch.cat(
+                [
+                    dc * g * i * (1 - i),
+                    dc * cs[t] * f * (1 - f),
+                    dc * i * (1 - g * g),
+                    dh_kept * tc * o * (1 - o),
+                ],
+                dim=1,
+            )
+            grad_x[t] = da
+            dh_next = da @ weight + torch.where(k, torch.zeros_like(dh), dh)
+            dc_next = torch.where(k, dc * f, dc_next)
+        grad_weight = grad_x.reshape(T * B, G).T @ hs[:-1].reshape(T * B, H)
+        return grad_x, grad_weight, None
+
+
+def lstm_sequence(x: torch.Tensor, weight: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+    """(T, B, 4H) input projections (biases included), (4H, H) recurrent weight -> (T, B, H) states,
+    from a zero state. Gate order i, f, g, o, as nn.LSTM."""
+    if keep is None:
+        keep = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
+    return _LSTMSequence.apply(x, weight, keep)
+
+
+Chooser = Callable[[torch.Tensor, int], tuple[torch.Tensor | None, torch.Tensor]]
+"""(logits (B, 3, 3), masked, step) -> (parent rows or None, actions (B', 3)). Sampling and greedy
+choosers keep the rows (None); the gradient checker's enumerating chooser returns, for each new row,
+the row it branches from."""
+
+
+@dataclass
+class Episodes:
+    """A batch of finished episodes: what the controller read and did at each step, (T, B, ...)."""
+
+    tapes: TapeBatch
+    """The problems, with the tapes as they ended (memory contents, head positions)."""
+    symbols: torch.Tensor
+    """(T, B, K) input symbols read around the input head."""
+    actions: torch.Tensor
+    """(T, B, 3) input move, memory move, output advance."""
+    memory_pos: torch.Tensor | None
+    """(T, B) memory head position at each step (memory tasks)."""
+
+    @property
+    def steps(self) -> int:
+        return self.actions.shape[0]
+
+    @cached_property
+    def emitted_before(self) -> torch.Tensor:
+        """(T, B) symbols emitted before each step."""
+        advance = (self.actions[..., OUTPUT] == 1).long()
+        before = advance.cumsum(0) - advance
+        return before.clamp(max=self.tapes.target_length)  # steps after the end emit nothing
+
+    @cached_property
+    def live(self) -> torch.Tensor:
+        """(T, B) bool: the episode had not ended before the step."""
+        return self.emitted_before < self.tapes.target_length
+
+    @cached_property
+    def advance(self) -> torch.Tensor:
+        """(T, B) bool: a live step that emitted a symbol."""
+        return self.live & (self.actions[..., OUTPUT] == 1)
+
+    @cached_property
+    def target(self) -> torch.Tensor:
+        """(T, B) the target the output head was on at each step."""
+        index = self.emitted_before.clamp(max=self.tapes.target.shape[1] - 1)
+        return self.tapes.target.gather(1, index.T).T
+
+    @cached_property
+    def forced(self) -> torch.Tensor:
+        """(T, B) bool: the output head had to advance (steps left == targets left)."""
+        t = torch.arange(self.steps, device=self.actions.device)[:, None]
+        return self.tapes.bound - t <= self.tapes.target_length - self.emitted_before
+
+    @cached_property
+    def previous(self) -> torch.Tensor:
+        """(T, B, 3) the actions of the step before (STAY, STAY, 0 at the first)."""
+        first = torch.full_like(self.actions[:1], STAY)
+        first[..., OUTPUT] = 0
+        return torch.cat([first, self.actions[:-1]])
+
+
+def action_mask(model: RLNTM, forced: torch.Tensor) -> torch.Tensor:
+    """(...) forced flags -> (..., 3, 3) additive mask: 0 for allowed actions, -inf for the others."""
+    mask = model.action_mask.expand(*forced.shape, ACTION_SLOTS, 3)
+    stay = torch.zeros_like(mask)
+    stay[..., OUTPUT, 0] = NEG_INF
+    return torch.where(forced[..., None, None], mask + stay, mask)
+
+
+@torch.no_grad()
+def rollout(model: RLNTM, tapes: TapeBatch, choose: Chooser) -> Episodes:
+    """Play every episode of `tapes` to its end (the step bound guarantees one), all in lockstep."""
+    B = tapes.batch_size
+    h = torch.zeros(B, model.config.hidden_size, device=tapes.device)
+    c = torch.zeros_like(h)
+    previous = torch.full((B, ACTION_SLOTS), STAY, dtype=torch.long, device=tapes.device)
+    previous[:, OUTPUT] = 0
+    symbols_log, actions_log, memory_log, parents = [], [], [], []
+    for t in range(int(tapes.bound.max())):
+        if bool(tapes.done.all()):
+            break
+        symbols = tapes.read_input()  # (B, K)
+        memory_read = tapes.read_memory() if tapes.memory is not None else None  # (B, K, D)
+        h, c = model.step(model.read_index(symbols, previous), memory_read, h, c)
+        if memory_read is None:
+            logits = model.action_logits(h)
+        else:
+            logits, _, write, gates = model.outputs(h, symbols[:, model.window], memory_read[:, model.window])
+        # Finished episodes get one allowed action, so that the enumerating chooser does not branch them.
+        mask = torch.where(tapes.done[:, None, None], model.finished_mask, action_mask(model, tapes.forced()))
+        parent, actions = choose(logits + mask, t)
+        if parent is not None:  # the enumerating chooser branched the episodes
+            tapes.select(parent)
+            h, c, symbols = h[parent], c[parent], symbols[parent]
+            if memory_read is not None:
+                memory_read, write = memory_read[parent], write[parent]
+                gates = gates[parent] if gates is not None else None
+        parents.append(parent)
+        symbols_log.append(symbols)
+        actions_log.append(actions)
+        if memory_read is not None:
+            memory_log.append(tapes.memory_pos.clone())
+            _write_and_move(model, tapes, memory_read, write, gates, symbols[:, model.window], actions)
+        else:
+            tapes.move(actions[:, INPUT], actions[:, MEMORY], actions[:, OUTPUT])
+        previous = actions
+
+    # Rows that branched later own copies of the earlier steps: index each step's records by the rows
+    # that descend from them (identity when nothing branched).
+    rows = torch.arange(tapes.batch_size, device=tapes.device)
+    lineage = [rows]
+    for parent in reversed(parents[1:]):
+        if parent is not None:
+            rows = parent[rows]
+        lineage.append(rows)
+    lineage.reverse()
+
+    def stack(log: list[torch.Tensor]) -> torch.Tensor:
+        return torch.stack([x[r] for x, r in zip(log, lineage, strict=True)])
+
+    return Episodes(tapes, stack(symbols_log), stack(actions_log), stack(memory_log) if memory_log else None)
+
+
+def _write_and_move(
+    model: RLNTM,
+    tapes: TapeBatch,
+    memory_read: torch.Tensor,
+    write: torch.Tensor | None,
+    gates: torch.Tensor | None,
+    symbol: torch.Tensor,
+    actions: torch.Tensor,
+) -> None:
+    """Write the new cell under the memory head, move the heads, and (direct access) add the written
+    cell to the cell the memory head moved onto."""
+    assert write is not None
+    cell = model.new_cell(memory_read[:, model.window], write, gates, symbol)
+    tapes.write(cell)
+    tapes.move(actions[:, INPUT], actions[:, MEMORY], actions[:, OUTPUT])
+    if gates is not None:
+        moved = (actions[:, MEMORY] != STAY).to(cell.dtype)[:, None]
+        tapes.add_to_cell(gates[:, 3:4] * moved * cell)
+
+
+@dataclass
+class Scores:
+    """The controller's outputs along a batch of episodes, with autograd."""
+
+    action_logits: torch.Tensor
+    """(T, B, 3, 3) masked logits."""
+    prediction_logits: torch.Tensor
+    """(T, B, V)."""
+    memory_reads: torch.Tensor | None
+    """(T, B, K * D) the cells read, detached (what the baseline network reads of memory)."""
+
+    def log_probs(self, episodes: Episodes) -> torch.Tensor:
+        """(T, B, 3) log p of each action taken that was a choice (0 for forced, single or dead ones)."""
+        logp = F.log_softmax(self.action_logits, dim=-1).gather(-1, episodes.actions[..., None])[..., 0]
+        return torch.where(choices(self.action_logits, episodes), logp, torch.zeros_like(logp))
+
+    def rewards(self, episodes: Episodes) -> torch.Tensor:
+        """(T, B) log p(target) at each emitting step, 0 elsewhere (differentiable: the backprop part)."""
+        logp = F.log_softmax(self.prediction_logits, dim=-1).gather(-1, episodes.target[..., None])[..., 0]
+        return torch.where(episodes.advance, logp, torch.zeros_like(logp))
+
+
+def choices(action_logits: torch.Tensor, episodes: Episodes) -> torch.Tensor:
+    """(T, B, 3) bool: the action was a choice: a live step with more than one action allowed."""
+    return (torch.isfinite(action_logits).sum(-1) > 1) & episodes.live[..., None]
+
+
+def score(model: RLNTM, episodes: Episodes) -> Scores:
+    """Recompute the controller's outputs along recorded episodes, with autograd."""
+    index = model.read_index(episodes.symbols, episodes.previous)  # (T, B, K + 3)
+    symbol = episodes.symbols[..., model.window]
+    mask = action_mask(model, episodes.forced)
+    if episodes.memory_pos is None:
+        x = sum_rows(model.read_table, index) + model.bias  # (T, B, G)
+        if model.hidden_in is None:
+            h = torch.tanh(x)
+        else:
+            h = lstm_sequence(x + model.hidden_in.bias, model.hidden_in.weight)  # (T, B, H)
+        logits, prediction, _, _ = model.outputs(h, symbol, None)
+        return Scores(logits + mask, prediction, None)
+
+    # With memory, step through time: the cells read depend on what earlier steps wrote. The heads'
+    # positions are known from the rollout; this replays its writes with autograd.
+    assert episodes.memory_pos is not None
+    tapes, D = episodes.tapes, model.config.cell_size
+    memory = torch.zeros(
+        tapes.batch_size, tapes.input.shape[1], D, dtype=model.bias.dtype, device=index.device
+    )
+    h = torch.zeros(tapes.batch_size, model.config.hidden_size, dtype=model.bias.dtype, device=index.device)
+    c = torch.zeros_like(h)
+    offsets = torch.arange(-model.window, model.window + 1, device=index.device)
+    all_logits, all_predictions, all_reads = [], [], []
+    for t in range(episodes.steps):
+        pos = episodes.memory_pos[t] + tapes.pad  # (B,)
+        memory_read = memory.gather(1, (pos[:, None] + offsets)[:, :, None].expand(-1, -1, D))  # (B, K, D)
+        h, c = model.step(index[t], memory_read, h, c)
+        cell_read = memory_read[:, model.window]
+        logits, prediction, write, gates = model.outputs(h, symbol[t], cell_read)
+        all_logits.append(logits)
+        all_predictions.append(prediction)
+        all_reads.append(memory_read.detach().flatten(1))
+        if t + 1 == episodes.steps:
+            break
+        assert write is not None
+        cell = model.new_cell(cell_read, write, gates, symbol[t])
+        memory = memory.scatter(1, pos[:, None, None].expand(-1, 1, D), cell[:, None])
+        if gates is not None:  # the written cell, gated, onto the cell the head moves to
+            moved = (episodes.actions[t, :, MEMORY] != STAY).to(cell.dtype)[:, None]
+            next_pos = (episodes.memory_pos[t + 1] + tapes.pad)[:, None, None].expand(-1, 1, D)
+            memory = memory.scatter_add(1, next_pos, (gates[:, 3:4] * moved * cell)[:, None])
+    return Scores(torch.stack(all_logits) + mask, torch.stack(all_predictions), torch.stack(all_reads))
+
+
+class Baseline(nn.Module):
+    """The offline baseline (paper, appendix A): reads the whole input tape in reverse, then runs beside
+    the controller on the same inputs and predicts the future reward b_t before the action at t."""
+
+    def __init__(self, config: RLNTMConfig):
+        super().__init__()
+        K, H = 2 * config.window + 1, config.baseline_hidden
+        self.config = config
+        self.read_table = nn.Parameter(torch.empty(K * READ_VOCAB + 3 * ACTION_SLOTS, 4 * H))
+        self.tape_table = nn.Parameter(torch.empty(READ_VOCAB, 4 * H))
+        self.memory_in = nn.Linear(K * config.cell_size, 4 * H, bias=False) if config.memory else None
+        self.recurrent = nn.Linear(H, 4 * H)
+        self.out = nn.Linear(H, 1)
+        self.register_buffer("read_offsets", READ_VOCAB * torch.arange(K), persistent=False)
+        self.register_buffer("action_offsets", K * READ_VOCAB + 3 * torch.arange(ACTION_SLOTS), persistent=False)
+        for p in self.parameters():
+            nn.init.normal_(p, std=config.init_std)
+
+    def forward(self, episodes: Episodes, memory_reads: torch.Tensor | None = None) -> torch.Tensor:
+        """(T, B) baselines. The tape is read right-aligned and reversed: its last symbol first, and the
+        LSTM holds its zero state through the padding before a shorter tape starts."""
+        tapes = episodes.tapes
+        L = int(tapes.input_length.max())
+        s = torch.arange(L, device=tapes.device)
+        position = L - 1 - s  # (L,) reading the padded tape backwards
+        tape = tapes.input[:, tapes.pad + position].T  # (L, B)
+        keep = position[:, None] < tapes.input_length[None, :]  # (L, B)
+        index = torch.cat([episodes.symbols + self.read_offsets, episodes.previous + self.action_offsets], -1)
+        x = torch.cat(
+            [sum_rows(self.tape_table, tape[..., None]), sum_rows(self.read_table, index)]
+        )  # (L+T, B, 4H)
+        if self.memory_in is not None and memory_reads is not None:
+            x = x + F.pad(self.memory_in(memory_reads), (0, 0, 0, 0, L, 0))
+        keep = torch.cat(
+            [keep, torch.ones(episodes.steps, tapes.batch_size, dtype=torch.bool, device=keep.device)]
+        )
+        h = lstm_sequence(x + self.recurrent.bias, self.recurrent.weight, keep)[L:]  # (T, B, H)
+        return self.out(h)[..., 0]

@@ -1,0 +1,316 @@
+"""REINFORCE training of the RL-NTM (Zaremba & Sutskever 2015), readable top to bottom in `train`.
+
+Objective: J = E over action sequences of sum_t r_t, where r_t = log p(target) when the output head
+advances at t and 0 otherwise. Its gradient has two parts: backprop through r_t (what to predict and
+write), and REINFORCE for the head moves, sum_t grad log p(a_t) * (R_t - b_t), with three variance
+reductions that can each be switched off for ablations:
+1. future rewards: R_t sums the rewards from t on (off: the whole episode's return);
+2. an online baseline: a running mean of R_t at each time step t;
+3. an offline baseline: the `Baseline` LSTM's prediction of what remains, trained on (R_t - b_t)^2.
+Both baselines depend only on what came before a_t, so they leave the gradient unbiased in expectation
+(the exact gradient checker, `neuralprog.train.gradcheck`, verifies it with all three on).
+
+An update samples a batch of problems from the curriculum, plays every episode in lockstep without
+autograd (`rollout`), recomputes the controller's outputs along them with autograd (`score`), and takes
+one SGD step for the controller and one for the baseline network, each with its own gradient clip.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from neuralprog import checkpoint
+from neuralprog.envs.tapes import TapeBatch, TapeTask, get_tape_task
+from neuralprog.execute import RunResult
+from neuralprog.models.rlntm import (
+    RLNTM,
+    Baseline,
+    Chooser,
+    Episodes,
+    RLNTMConfig,
+    Scores,
+    rollout,
+    score,
+)
+from neuralprog.presets import RLNTMPreset, RLNTMTrainConfig
+from neuralprog.train.curriculum import LengthCurriculum
+from neuralprog.train.supervised import (
+    CHECKPOINT_NAME,
+    TrainingError,
+    _Progress,
+    _same_run,
+    _truncate_metrics,
+)
+
+ONLINE_STEPS = 4096
+"""Time steps the online baseline keeps a mean for (longer episodes share the last one)."""
+
+
+def sampler(generator: torch.Generator) -> Chooser:
+    """Sample every action from its distribution (Gumbel-max on the masked logits)."""
+
+    def choose(logits: torch.Tensor, step: int) -> tuple[None, torch.Tensor]:
+        u = torch.rand(logits.shape, generator=generator, device=logits.device, dtype=logits.dtype)
+        return None, (logits - torch.log(-torch.log(u))).argmax(-1)
+
+    return choose
+
+
+def greedy(logits: torch.Tensor, step: int) -> tuple[None, torch.Tensor]:
+    """Take the most probable action."""
+    return None, logits.argmax(-1)
+
+
+def returns(rewards: torch.Tensor, future_rewards: bool) -> torch.Tensor:
+    """(T, B) rewards -> (T, B) R_t: the rewards from t on, or with `future_rewards` off the whole return."""
+    if future_rewards:
+        return rewards.flip(0).cumsum(0).flip(0)
+    return rewards.sum(0, keepdim=True).expand_as(rewards)
+
+
+def surrogate(
+    episodes: Episodes,
+    scores: Scores,
+    baseline: torch.Tensor,
+    future_rewards: bool = True,
+    log_probs: Callable[[Episodes, Scores], torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """(B,) per episode, sum_t r_t + log p(a_t) * (R_t - b_t) with R and b held constant: its gradient
+    is the REINFORCE estimate of grad J for that episode. `baseline` (T, B) must not depend on a_t.
+    `log_probs` replaces the per-step log-probability (the checker's deliberately wrong estimator)."""
+    rewards = scores.rewards(episodes)  # (T, B)
+    logp = log_probs(episodes, scores) if log_probs else scores.log_probs(episodes).sum(-1)  # (T, B)
+    advantage = (returns(rewards.detach(), future_rewards) - baseline) * episodes.live
+    return (rewards + logp * advantage.detach()).sum(0)
+
+
+def loss01(episodes: Episodes, scores: Scores) -> torch.Tensor:
+    """(B,) wrong symbols emitted over target length: the curriculum's measure."""
+    wrong = episodes.advance & (scores.prediction_logits.argmax(-1) != episodes.target)
+    return wrong.sum(0) / episodes.tapes.target_length
+
+
+def model_config(task: TapeTask, preset: RLNTMPreset) -> RLNTMConfig:
+    return RLNTMConfig(**asdict(preset.model), memory=task.memory, input_backward=task.input_backward)
+
+
+def train(
+    preset: RLNTMPreset,
+    out_dir: str | Path,
+    resume: bool = False,
+    device: str = "cpu",
+    log: Callable[[str], None] = print,
+    progress: bool = True,
+) -> Path:
+    """Train `preset` into `out_dir`; returns the path of the final checkpoint. Stops when the task is
+    solved: curriculum at its top level and greedy actions exact on `solve_accuracy` of
+    `solve_problems` random top-size problems."""
+    out_dir = Path(out_dir)
+    ckpt_path = out_dir / CHECKPOINT_NAME
+    task = get_tape_task(preset.task)
+    cfg: RLNTMTrainConfig = preset.train
+    if cfg.batch_size < 1 or cfg.updates < 0 or cfg.solve_problems < 1:
+        raise ValueError("train.batch_size and train.solve_problems must be at least 1, train.updates >= 0")
+    dev = torch.device(device)
+    preset_json = json.loads(json.dumps(asdict(preset)))
+
+    state = None
+    if resume:
+        if not ckpt_path.exists():
+            raise TrainingError(f"nothing to resume: {ckpt_path} does not exist")
+        state = checkpoint.load(ckpt_path, task=task.name, kind="rlntm")
+        if not _same_run(state.get("preset"), preset_json):
+            raise TrainingError(
+                f"{ckpt_path} was trained with another preset or overrides; resume with the same ones"
+                " (only train.updates may change, to extend a run)"
+            )
+    elif out_dir.exists() and any(out_dir.iterdir()):
+        raise TrainingError(f"{out_dir} already exists; pass --resume to continue it or choose another --out")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.json").write_text(json.dumps(preset_json, indent=2) + "\n")
+
+    # Model, baseline network, optimizers, curriculum, random streams; restored when resuming.
+    torch.manual_seed(cfg.seed)
+    config = model_config(task, preset)
+    model = RLNTM(config).to(dev)
+    baseline_net = Baseline(config).to(dev)
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
+    baseline_optimizer = torch.optim.SGD(baseline_net.parameters(), lr=cfg.lr, momentum=cfg.momentum)
+    curriculum = LengthCurriculum(
+        task.top_size, cfg.curriculum_start, cfg.promote_below, cfg.refractory, enabled=cfg.curriculum
+    )
+    rng = np.random.default_rng([cfg.seed, 1])
+    generator = torch.Generator(device=dev).manual_seed(cfg.seed)
+    online = torch.zeros(ONLINE_STEPS, device=dev)
+    update, elapsed, solved, accuracy = 0, 0.0, False, 0.0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        baseline_net.load_state_dict(state["baseline"])
+        optimizer.load_state_dict(state["optimizer"])
+        baseline_optimizer.load_state_dict(state["baseline_optimizer"])
+        curriculum.load_state(state["curriculum"])
+        rng.bit_generator.state = json.loads(state["rng"])
+        generator.set_state(state["generator"])
+        online = state["online_baseline"].to(dev)
+        update, elapsed = state["update"], state["elapsed"]
+        solved, accuracy = state["solved"], state["accuracy"]
+        _truncate_metrics(out_dir / "metrics.jsonl", update)
+        log(f"resumed {ckpt_path} at update {update}, curriculum level {curriculum.level}")
+    else:
+        log(
+            f"task {task.name} (top size {task.top_size}), controller {config.controller}, preset {preset.name}"
+        )
+
+    def save(finished: bool) -> Path:
+        return checkpoint.save_rlntm(
+            ckpt_path,
+            model,
+            task.name,
+            task.env_id,
+            preset=preset_json,
+            baseline={k: v.detach().cpu() for k, v in baseline_net.state_dict().items()},
+            optimizer=optimizer.state_dict(),
+            baseline_optimizer=baseline_optimizer.state_dict(),
+            curriculum=curriculum.state(),
+            rng=json.dumps(rng.bit_generator.state),
+            generator=generator.get_state(),
+            online_baseline=online.cpu(),
+            update=update,
+            elapsed=elapsed,
+            solved=solved,
+            accuracy=accuracy,
+            finished=finished,
+        )
+
+    choose = sampler(generator)
+    metrics = (out_dir / "metrics.jsonl").open("a")
+    bar = _Progress(cfg.updates, update, enabled=progress, log=log)
+    started = time.perf_counter() - elapsed
+    try:
+        while update < cfg.updates and not solved:
+            # Play a batch of episodes, then score them with autograd.
+            sizes = curriculum.sizes(rng, cfg.batch_size)
+            tapes = TapeBatch(task, task.sample_arrays(rng, sizes), config.window, config.cell_size, dev)
+            episodes = rollout(model, tapes, choose)
+            scores = score(model, episodes)
+            rewards = scores.rewards(episodes).detach()
+            future = returns(rewards, cfg.future_rewards)  # (T, B) R_t
+            T = episodes.steps
+            step_online = (
+                online[:T].clone()
+                if T <= ONLINE_STEPS
+                else torch.cat([online, online[-1:].expand(T - ONLINE_STEPS)])
+            )
+            b = step_online[:, None] * cfg.online_baseline  # (T, B)
+            baseline_loss = torch.zeros((), device=dev)
+            if cfg.offline_baseline:
+                predicted = baseline_net(episodes, scores.memory_reads)  # (T, B)
+                residual = (future - b - predicted) * episodes.live
+                baseline_loss = residual.square().sum() / cfg.batch_size
+                b = b + predicted.detach()
+            loss = -surrogate(episodes, scores, b, cfg.future_rewards).sum() / cfg.batch_size
+            if not (torch.isfinite(loss) and torch.isfinite(baseline_loss)):
+                raise TrainingError(
+                    f"non-finite loss at update {update + 1}; stopped. The last good checkpoint is {ckpt_path}"
+                    " (try a lower train.lr)"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            baseline_optimizer.zero_grad(set_to_none=True)
+            (loss + baseline_loss).backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_controller)
+            torch.nn.utils.clip_grad_norm_(baseline_net.parameters(), cfg.clip_baseline)
+            optimizer.step()
+            if cfg.offline_baseline:
+                baseline_optimizer.step()
+            with torch.no_grad():  # the online baseline: a running mean of R_t over the live episodes
+                live = episodes.live.float()
+                mean = (future * live).sum(1) / live.sum(1).clamp(min=1)
+                seen = live.sum(1) > 0
+                n = min(T, ONLINE_STEPS)
+                online[:n] = torch.where(
+                    seen[:n], cfg.online_decay * online[:n] + (1 - cfg.online_decay) * mean[:n], online[:n]
+                )
+            update += 1
+
+            # Curriculum, metrics, the solved check, checkpoints.
+            batch_loss01 = float(loss01(episodes, scores).mean())
+            level = curriculum.level
+            if curriculum.observe(update, batch_loss01):
+                bar.note(
+                    update, f"curriculum level {level} -> {curriculum.level} (0-1 loss {batch_loss01:.3f})"
+                )
+            elapsed = time.perf_counter() - started
+            reward = float(rewards.sum() / cfg.batch_size)
+            row = {
+                "update": update,
+                "time": round(elapsed, 3),
+                "train/reward": reward,
+                "train/loss01": batch_loss01,
+                "train/level": curriculum.level,
+                "train/grad_norm": float(grad_norm),
+                "train/baseline_loss": float(baseline_loss),
+                "train/steps": T,
+            }
+            bar.advance(update, loss=-reward, acc=1 - batch_loss01)
+            if curriculum.at_top and update % cfg.eval_every == 0:
+                eval_rng = np.random.default_rng([cfg.seed, 2, update])
+                problems = task.problems(
+                    *task.sample_arrays(eval_rng, np.full(cfg.solve_problems, task.top_size))
+                )
+                accuracy = float(np.mean(check(task, problems, run(model, task, problems).outputs)))
+                solved = accuracy >= cfg.solve_accuracy
+                row[f"eval/accuracy@{task.top_size}"] = accuracy
+                bar.note(update, f"level {curriculum.level}  greedy exact@{task.top_size} {accuracy:.3f}")
+            metrics.write(json.dumps(row) + "\n")
+            if update % cfg.checkpoint_every == 0 and not solved:
+                metrics.flush()
+                save(finished=False)
+    finally:
+        metrics.close()
+        bar.close()
+    path = save(finished=True)
+    verdict = "solved" if solved else f"not solved (curriculum level {curriculum.level} of {task.top_size})"
+    log(f"{verdict} after {update} updates in {elapsed:.1f}s")
+    return path
+
+
+def check(task: TapeTask, problems: list[dict], outputs: list) -> list[bool]:
+    return [output == task.expected(p) for p, output in zip(problems, outputs, strict=True)]
+
+
+@torch.no_grad()
+def run(model: RLNTM, task: TapeTask, problems: list[dict], batch: int = 500) -> RunResult:
+    """Run parsed problems with greedy actions, `batch` at a time. `outputs` are the emitted symbols
+    (without the final END), `steps` the steps taken; every episode halts within its step bound."""
+    device = model.bias.device
+    was_training = model.training
+    model.eval()
+    outputs, steps = [], []
+    for lo in range(0, len(problems), batch):
+        tapes = TapeBatch.of(
+            task,
+            problems[lo : lo + batch],
+            window=model.window,
+            cell_size=model.config.cell_size,
+            device=device,
+        )
+        episodes = rollout(model, tapes, greedy)
+        scores = score(model, episodes)
+        symbols = scores.prediction_logits.argmax(-1).T.tolist()  # (B, T)
+        emitting = episodes.advance.T.tolist()
+        outputs += [
+            task.answer([s for s, e in zip(row, emit, strict=True) if e])
+            for row, emit in zip(symbols, emitting, strict=True)
+        ]
+        steps += episodes.live.sum(0).tolist()
+    model.train(was_training)
+    return RunResult(
+        outputs, np.asarray(steps, dtype=np.int64), np.ones(len(problems), dtype=bool), [None] * len(problems)
+    )
