@@ -133,7 +133,7 @@ def load_model(payload: dict, device: str | torch.device = "cpu") -> NPI:
     try:
         model.load_state_dict(payload["model"])
     except RuntimeError as e:
-        raise CheckpointError(f"checkpoint weights do not match its model config ({str(e)[:120]})") from None
+        raise CheckpointError(f"checkpoint weights do not match its model config ({_one_line(e)})") from None
     return model.to(device)
 
 
@@ -147,7 +147,7 @@ def load_seq2seq(payload: dict, device: str | torch.device = "cpu") -> Seq2Seq:
         model = Seq2Seq(Seq2SeqConfig(**payload["model_config"]))
         model.load_state_dict(payload["model"])
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"checkpoint weights do not match its model config ({str(e)[:120]})") from None
+        raise CheckpointError(f"checkpoint weights do not match its model config ({_one_line(e)})") from None
     return model.to(device)
 
 
@@ -159,5 +159,9 @@ def load_rlntm(payload: dict, device: str | torch.device = "cpu") -> RLNTM:
         model = RLNTM(RLNTMConfig(**payload["model_config"]))
         model.load_state_dict(payload["model"])
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"checkpoint weights do not match its model config ({str(e)[:120]})") from None
+        raise CheckpointError(f"checkpoint weights do not match its model config ({_one_line(e)})") from None
     return model.to(device)
+
+
+def _one_line(e: Exception) -> str:
+    return " ".join(str(e).split())[:160]

@@ -31,15 +31,21 @@ def _device(name: str) -> str:
     return name
 
 
-def _load(path: str, device: str = "cpu", seq2seq: bool = False):
-    """(model, task, payload); the model is an NPI, or with `seq2seq` possibly the seq2seq baseline."""
+def _load(path: str, device: str = "cpu", answers_only: bool = False):
+    """(model, task, payload). The model is an NPI or an RL-NTM; with `answers_only` (eval, solve) it may
+    also be the seq2seq baseline."""
     from neuralprog import checkpoint
     from neuralprog.tasks import get_task
 
     payload = checkpoint.load(path, kind=None)
+    kind = checkpoint.model_kind(payload)
+    if kind == "rlntm":
+        from neuralprog.envs.tapes import get_tape_task
+
+        return checkpoint.load_rlntm(payload, _device(device)), get_tape_task(payload["task"]), payload
     task = get_task(payload["task"])
-    if checkpoint.model_kind(payload) == "seq2seq":
-        if not seq2seq:
+    if kind == "seq2seq":
+        if not answers_only:
             raise UserError(
                 f"{path} holds the seq2seq baseline, which answers without running programs: there is no "
                 "execution to show or check (eval and solve take it)"
@@ -48,6 +54,15 @@ def _load(path: str, device: str = "cpu", seq2seq: bool = False):
     if payload["programs"] != task.programs.to_json():
         raise UserError(f"{path} was trained on another program set than this library's {task.name!r} task")
     return checkpoint.load_model(payload, _device(device)), task, payload
+
+
+def _npi_only(model, path: str, verb: str) -> None:
+    from neuralprog.models.npi import NPI
+
+    if not isinstance(model, NPI):
+        raise UserError(
+            f"{path} holds an RL-NTM; {verb} applies to NPI models (trace, eval and solve take it)"
+        )
 
 
 def _only(task, name: str | None):
@@ -89,7 +104,7 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from neuralprog.presets import Seq2SeqPreset, get_preset, override
+    from neuralprog.presets import RLNTMPreset, Seq2SeqPreset, get_preset, override
     from neuralprog.traces import read_traces
     from neuralprog.train.supervised import train
 
@@ -105,6 +120,13 @@ def cmd_train(args: argparse.Namespace) -> None:
         if args.traces:
             raise UserError(f"{preset.name} is a seq2seq preset: it learns from problems, not from --traces")
         print(train_preset(preset, out, device=_device(args.device), log=_info))
+        return
+    if isinstance(preset, RLNTMPreset):
+        from neuralprog.train import reinforce
+
+        if args.traces:
+            raise UserError(f"{preset.name} is an RL-NTM preset: it learns from rewards, not from --traces")
+        print(reinforce.train(preset, out, resume=args.resume, device=_device(args.device), log=_info))
         return
     traces = None
     if args.traces:
@@ -124,7 +146,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     sizes = _sizes(args.lengths)
     if args.n < 1:
         raise UserError("--n must be at least 1")
-    model, task, _ = _load(args.checkpoint, args.device, seq2seq=True)
+    model, task, _ = _load(args.checkpoint, args.device, answers_only=True)
     task = _only(task, args.task)
     results = []
     for size in sizes:  # one size at a time so the table fills in as results arrive
@@ -148,7 +170,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
 def cmd_solve(args: argparse.Namespace) -> None:
     from neuralprog.evaluate import solve
 
-    model, task, _ = _load(args.checkpoint, args.device, seq2seq=True)
+    model, task, _ = _load(args.checkpoint, args.device, answers_only=True)
     src, out = Path(args.problems), Path(args.out)
     if not src.is_file():
         raise UserError(f"problems file not found: {src}")
@@ -202,6 +224,13 @@ def cmd_trace(args: argparse.Namespace) -> None:
         problem = task.parse(json.loads(args.problem))
     except json.JSONDecodeError as e:
         raise UserError(f"--problem is not valid JSON ({e.msg}); example: {task.problem_example}") from None
+    if not hasattr(model, "program_keys"):  # an RL-NTM: the paper's Figure 7 view
+        from neuralprog.train.reinforce import trace
+
+        if args.oracle:
+            raise UserError("an RL-NTM has no oracle trace; --oracle applies to NPI models")
+        print(trace(model, task, problem))
+        return
     oracle = record(task, problem).steps
     show_pad = args.pad
     own_task = task.part(problem) if isinstance(task, MultiTask) else task  # reads its ACT arguments
@@ -276,6 +305,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from neuralprog.verify import verify
 
     model, task, _ = _load(args.checkpoint, args.device)
+    _npi_only(model, args.checkpoint, "verify")
     try:
         task.verification_problems()
     except ValueError as e:
@@ -361,12 +391,52 @@ def cmd_demo(args: argparse.Namespace) -> None:
 def cmd_envs(args: argparse.Namespace) -> None:
     import gymnasium as gym
 
+    from neuralprog.envs.tapes import TAPE_TASKS
     from neuralprog.tasks import TASKS, get_task
 
     get_task("addition")  # imports and registers the built-in envs
+    names_of: dict[str, list[str]] = {}
+    for env_id, name in [(t.env_id, t.name) for t in TASKS.values()] + [
+        (t.env_id, t.name) for t in TAPE_TASKS.values()
+    ]:
+        names_of.setdefault(env_id, []).append(name)
     for env_id in sorted(k for k in gym.registry if k.startswith("neuralprog/")):
-        names = [t.name for t in TASKS.values() if t.env_id == env_id]
-        print(f"{env_id:<28} tasks: {', '.join(names)}")
+        names = names_of.get(env_id, [])
+        print(f"{env_id:<36} " + (f"tasks: {', '.join(names)}" if names else "Gym's algorithmic rules"))
+
+
+def cmd_gradcheck(args: argparse.Namespace) -> int:
+    from neuralprog.envs.tapes import TAPE_TASKS, get_tape_task
+    from neuralprog.models.rlntm import RLNTMConfig
+    from neuralprog.train.gradcheck import TOLERANCE, check, wrong_action_log_probs
+
+    tasks = list(TAPE_TASKS) if args.task == "all" else [get_tape_task(args.task).name]
+    controllers = ["lstm", "direct", "feedforward"] if args.controller == "all" else [args.controller]
+    if args.size < 1 or args.size > 2 or args.extra_steps < 0 or args.extra_steps > 2:
+        raise UserError("--size must be 1 or 2 and --extra-steps 0..2 (the enumeration grows exponentially)")
+    log_probs = wrong_action_log_probs if args.estimator == "wrong-action" else None
+    print(f"estimator: {args.estimator}; pass: relative error < {TOLERANCE:g} on every direction")
+    failed = 0
+    for name in tasks:
+        task = get_tape_task(name)
+        problem = task.sample(__import__("numpy").random.default_rng(args.seed), args.size)
+        for controller in controllers:
+            r = check(
+                task, RLNTMConfig(controller=controller), [problem], args.extra_steps, args.seed, log_probs
+            )
+            failed += not r.passed
+            verdict = "PASS" if r.passed else "FAIL"
+            print(
+                f"{name:<17} {controller:<12} {r.sequences:>5} sequences  sum p {r.total_probability:.12f}  "
+                f"J = {r.objective:9.5f}  worst relative error {r.worst_error:.1e}  {verdict}"
+            )
+            if args.verbose:
+                for direction, analytic, numeric in r.directions:
+                    print(
+                        f"    {direction:<24} estimator {analytic: .10e}  finite difference {numeric: .10e}"
+                    )
+    print("all checks passed" if not failed else f"{failed} check(s) FAILED")
+    return 1 if failed else 0
 
 
 def cmd_data(args: argparse.Namespace) -> None:
@@ -511,6 +581,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lengths", default="10,100,1000")
     p.add_argument("--n", type=int, default=100)
     p.set_defaults(func=cmd_demo)
+
+    p = verb(
+        "gradcheck",
+        "check the RL-NTM's REINFORCE gradient exactly by enumerating every action sequence (exit 0: pass)",
+        "neuralprog gradcheck --task forward-reverse --controller all",
+    )
+    p.add_argument("--task", default="all", help="a tape task, or all (default)")
+    p.add_argument("--controller", default="all", choices=["all", "lstm", "direct", "feedforward"])
+    p.add_argument("--size", type=int, default=1, help="symbols in the problem (1 or 2)")
+    p.add_argument("--extra-steps", type=int, default=1, help="step bound beyond the target length (0-2)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--estimator",
+        default="reinforce",
+        choices=["reinforce", "wrong-action"],
+        help="wrong-action: a deliberately wrong estimator, which must fail",
+    )
+    p.add_argument("--verbose", action="store_true", help="print every direction's two derivatives")
+    p.set_defaults(func=cmd_gradcheck)
 
     p = verb("envs", "list the registered environments", "neuralprog envs")
     p.set_defaults(func=cmd_envs)

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
+from neuralprog.envs.tapes import TapeTask
 from neuralprog.execute import RunResult, run
 from neuralprog.models.baselines import Seq2Seq
 from neuralprog.models.npi import NPI
+from neuralprog.models.rlntm import RLNTM
 from neuralprog.tasks import Task
 
 
@@ -35,12 +37,19 @@ class SizeResult:
         return {**asdict(self), "accuracy": self.accuracy}
 
 
-def check(task: Task, problems: list[dict], outputs: list) -> list[bool]:
+def check(task: Task | TapeTask, problems: list[dict], outputs: list) -> list[bool]:
     return [output == task.expected(p) for p, output in zip(problems, outputs, strict=True)]
 
 
-def solve(model: NPI | Seq2Seq, task: Task, problems: list[dict]) -> RunResult:
-    """Run an NPI (the interpreter) or a seq2seq baseline (greedy decoding) on parsed problems."""
+def solve(model: NPI | Seq2Seq | RLNTM, task: Task | TapeTask, problems: list[dict]) -> RunResult:
+    """Run an NPI (the interpreter), a seq2seq baseline (greedy decoding) or an RL-NTM (greedy actions)
+    on parsed problems."""
+    if isinstance(model, RLNTM):
+        from neuralprog.train.reinforce import run as run_rlntm
+
+        assert isinstance(task, TapeTask)
+        return run_rlntm(model, task, problems)
+    assert not isinstance(task, TapeTask)
     if isinstance(model, Seq2Seq):
         from neuralprog.train.seq2seq import run_seq2seq  # here: the trainers must be free to import us
 
@@ -49,7 +58,12 @@ def solve(model: NPI | Seq2Seq, task: Task, problems: list[dict]) -> RunResult:
 
 
 def evaluate(
-    model: NPI | Seq2Seq, task: Task, sizes: list[int], n: int, seed: int = 0, batch: int = 100
+    model: NPI | Seq2Seq | RLNTM,
+    task: Task | TapeTask,
+    sizes: list[int],
+    n: int,
+    seed: int = 0,
+    batch: int = 100,
 ) -> list[SizeResult]:
     """Exact-match accuracy on `n` random problems per size, run in lockstep batches of `batch`."""
     results = []

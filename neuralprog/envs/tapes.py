@@ -377,17 +377,15 @@ class TapeBatch:
 
     def move(self, input_move: torch.Tensor, memory_move: torch.Tensor, advance: torch.Tensor) -> None:
         """Apply one step's actions (B,) to the live problems; finished ones stay as they are."""
-        live = ~self.done
+        live = (self.emitted < self.target_length).long()
         if not self.task.input_backward:
             input_move = input_move.clamp(min=STAY)
-        self.input_pos = torch.where(
-            live, _clamp(self.input_pos + input_move - 1, self.input_length), self.input_pos
-        )
+        self.input_pos = torch.minimum((self.input_pos + (input_move - 1) * live).clamp_(min=-1), self.input_length)
         if self.memory is not None:
-            moved = _clamp(self.memory_pos + memory_move - 1, self.input_length)
-            self.memory_pos = torch.where(live, moved, self.memory_pos)
-        self.emitted = self.emitted + (live & (advance == 1)).long()
-        self.steps = self.steps + live.long()
+            moved = (self.memory_pos + (memory_move - 1) * live).clamp_(min=-1)
+            self.memory_pos = torch.minimum(moved, self.input_length)
+        self.emitted = self.emitted + advance * live
+        self.steps = self.steps + live
 
     def select(self, rows: torch.Tensor) -> None:
         """Keep the problems `rows` (with repeats): the exact gradient checker branches episodes."""
@@ -406,10 +404,6 @@ class TapeBatch:
         if self.memory is not None:
             self.memory = self.memory[rows]
         self.batch_size = len(rows)
-
-
-def _clamp(pos: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
-    return torch.minimum(pos.clamp(min=-1), length)
 
 
 class TapeEnv(gym.Env):

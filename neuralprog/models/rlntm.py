@@ -75,6 +75,13 @@ class RLNTMConfig:
 
 
 class RLNTM(nn.Module):
+    read_offsets: torch.Tensor
+    action_offsets: torch.Tensor
+    static_mask: torch.Tensor
+    """(3, 3) additive mask of the actions the task allows (0 or -inf)."""
+    finished_mask: torch.Tensor
+    """(3, 3) the one action a finished episode takes."""
+
     def __init__(self, config: RLNTMConfig):
         super().__init__()
         if config.controller not in ("lstm", "direct", "feedforward"):
@@ -103,7 +110,9 @@ class RLNTM(nn.Module):
         self.direct_scale = nn.Parameter(torch.empty(2)) if self.direct else None
         """How strongly the gated symbol and memory paths push the prediction logits."""
         self.register_buffer("read_offsets", READ_VOCAB * torch.arange(K), persistent=False)
-        self.register_buffer("action_offsets", K * READ_VOCAB + 3 * torch.arange(ACTION_SLOTS), persistent=False)
+        self.register_buffer(
+            "action_offsets", K * READ_VOCAB + 3 * torch.arange(ACTION_SLOTS), persistent=False
+        )
         mask = torch.zeros(ACTION_SLOTS, 3)
         mask[OUTPUT, 2] = NEG_INF  # the output head has two actions
         if not config.memory:
@@ -111,7 +120,7 @@ class RLNTM(nn.Module):
             mask[MEMORY, STAY] = 0.0
         if not config.input_backward:
             mask[INPUT, 0] = NEG_INF
-        self.register_buffer("action_mask", mask, persistent=False)
+        self.register_buffer("static_mask", mask, persistent=False)
         finished = torch.full((ACTION_SLOTS, 3), NEG_INF)
         finished[INPUT, STAY] = finished[MEMORY, STAY] = finished[OUTPUT, 0] = 0.0
         self.register_buffer("finished_mask", finished, persistent=False)
@@ -137,9 +146,11 @@ class RLNTM(nn.Module):
             x = x + self.memory_in(memory_read.flatten(1))
         if self.hidden_in is None:
             return torch.tanh(x), c
-        i, f, g, o = (x + self.hidden_in(h)).chunk(4, dim=1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        return torch.sigmoid(o) * torch.tanh(c), c
+        a = x + self.hidden_in(h)  # gate order i, f, o, g as lstm_sequence
+        H = h.shape[1]
+        i, f, o = torch.sigmoid(a[:, : 3 * H]).chunk(3, dim=1)
+        c = torch.addcmul(f * c, i, torch.tanh(a[:, 3 * H :]))
+        return o * torch.tanh(c), c
 
     def action_logits(self, h: torch.Tensor) -> torch.Tensor:
         """(..., H) -> (..., 3, 3) head-move logits, temperature-scaled, before masking."""
@@ -186,80 +197,80 @@ def symbol_one_hot(symbol: torch.Tensor, size: int, dtype: torch.dtype) -> torch
     return F.pad(one_hot, (0, size - VOCAB)) if size > VOCAB else one_hot
 
 
+class _SumRows(torch.autograd.Function):
+    """Sums of table rows: embedding_bag forward; backward as a multi-hot matrix product, which on a
+    CPU is several times faster than embedding_bag's own backward or index_add_."""
+
+    @staticmethod
+    def forward(ctx, table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(index)
+        ctx.rows = table.shape[0]
+        return F.embedding_bag(index, table, mode="sum")
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (index,) = ctx.saved_tensors
+        hot = grad.new_zeros(index.shape[0], ctx.rows)
+        hot.scatter_add_(1, index, torch.ones_like(index, dtype=grad.dtype))
+        return hot.T @ grad, None
+
+
 def sum_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """(R, G) table, (..., n) row indices -> (..., G) sums of the indexed rows. A multi-hot matrix
-    product: on a CPU its backward is several times faster than embedding_bag's."""
-    flat = index.reshape(-1, index.shape[-1])
-    hot = torch.zeros(flat.shape[0], table.shape[0], dtype=table.dtype, device=table.device)
-    hot.scatter_add_(1, flat, torch.ones(flat.shape, dtype=table.dtype, device=table.device))
-    return (hot @ table).view(*index.shape[:-1], table.shape[1])
+    """(R, G) table, (..., n) row indices -> (..., G) sums of the indexed rows."""
+    flat = _SumRows.apply(table, index.reshape(-1, index.shape[-1]))
+    return flat.view(*index.shape[:-1], table.shape[1])
 
 
 class _LSTMSequence(torch.autograd.Function):
-    """An LSTM over a whole sequence whose input projections are given: T steps of a few tensor ops
-    forward and backward, instead of an autograd graph of T x 15 nodes. Rows where `keep` is False hold
-    their state (the baseline's right-aligned input tapes)."""
+    """An LSTM over a whole sequence whose input projections are given, with a hand-written backward: T
+    steps of a few in-place tensor ops each way, instead of an autograd graph of T x 15 nodes. Gate
+    order i, f, o, g (the three sigmoid gates first)."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor, weight_t: torch.Tensor) -> torch.Tensor:
         T, B, G = x.shape
         H = G // 4
-        h = x.new_zeros(B, H)
-        c = x.new_zeros(B, H)
-        hs, cs, acts = x.new_empty(T + 1, B, H), x.new_empty(T + 1, B, H), x.new_empty(T, B, G)
-        hs[0], cs[0] = h, c
+        acts = torch.empty_like(x)  # the activated gates
+        cs, tcs = x.new_zeros(T + 1, B, H), x.new_empty(T, B, H)  # cell states, tanh of them
+        hs = x.new_zeros(T + 1, B, H)
         for t in range(T):
-            a = x[t] + h @ weight.T  # (B, 4H)
-            a[:, : 2 * H].sigmoid_()
-            a[:, 2 * H : 3 * H].tanh_()
-            a[:, 3 * H :].sigmoid_()
-            i, f, g, o = a.split(H, dim=1)
-            c_new = f * c + i * g
-            h_new = o * torch.tanh(c_new)
-            k = keep[t][:, None]
-            c, h = torch.where(k, c_new, c), torch.where(k, h_new, h)
-            hs[t + 1], cs[t + 1], acts[t] = h, c, a
-        ctx.save_for_backward(weight, keep, hs, cs, acts)
+            a = torch.addmm(x[t], hs[t], weight_t, out=acts[t])  # (B, 4H)
+            a[:, : 3 * H].sigmoid_()
+            a[:, 3 * H :].tanh_()
+            i, f, o, g = a.split(H, dim=1)
+            torch.mul(f, cs[t], out=cs[t + 1]).addcmul_(i, g)
+            torch.tanh(cs[t + 1], out=tcs[t])
+            torch.mul(o, tcs[t], out=hs[t + 1])
+        ctx.save_for_backward(weight_t, hs, cs, tcs, acts)
         return hs[1:]
 
     @staticmethod
-    def backward(ctx, grad_h: torch.Tensor):  # type: ignore[override]
-        weight, keep, hs, cs, acts = ctx.saved_tensors
+    def backward(ctx, grad_h: torch.Tensor):
+        weight_t, hs, cs, tcs, acts = ctx.saved_tensors
         T, B, G = acts.shape
         H = G // 4
-        grad_x = acts.new_empty(T, B, G)
-        dh_next = acts.new_zeros(B, H)
-        dc_next = acts.new_zeros(B, H)
+        grad_x = torch.empty_like(acts)
+        dh = grad_h[T - 1].clone()
+        dc = torch.zeros_like(dh)
         for t in reversed(range(T)):
-            i, f, g, o = acts[t].split(H, dim=1)
-            k = keep[t][:, None]
-            dh = grad_h[t] + dh_next
-            tc = torch.tanh(cs[t + 1])
-            dc = dc_next + dh * o * (1 - tc * tc)
-            dc = torch.where(k, dc, torch.zeros_like(dc))
-            dh_kept = torch.where(k, dh, torch.zeros_like(dh))
-            da = torch.cat(
-                [
-                    dc * g * i * (1 - i),
-                    dc * cs[t] * f * (1 - f),
-                    dc * i * (1 - g * g),
-                    dh_kept * tc * o * (1 - o),
-                ],
-                dim=1,
-            )
-            grad_x[t] = da
-            dh_next = da @ weight + torch.where(k, torch.zeros_like(dh), dh)
-            dc_next = torch.where(k, dc * f, dc_next)
-        grad_weight = grad_x.reshape(T * B, G).T @ hs[:-1].reshape(T * B, H)
-        return grad_x, grad_weight, None
+            i, f, o, g = acts[t].split(H, dim=1)
+            di, df, do, dg = grad_x[t].split(H, dim=1)
+            dc.addcmul_(dh * o, 1 - tcs[t] * tcs[t])  # dL/dc_t
+            torch.mul(dc, g, out=di).mul_(i * (1 - i))
+            torch.mul(dc, cs[t], out=df).mul_(f * (1 - f))
+            torch.mul(dh, tcs[t], out=do).mul_(o * (1 - o))
+            torch.mul(dc, i, out=dg).mul_(1 - g * g)
+            dc.mul_(f)  # dL/dc_{t-1}
+            if t:
+                dh = torch.addmm(grad_h[t - 1], grad_x[t], weight_t.T)  # dL/dh_{t-1}
+        grad_weight_t = hs[:-1].reshape(T * B, H).T @ grad_x.reshape(T * B, G)
+        return grad_x, grad_weight_t
 
 
-def lstm_sequence(x: torch.Tensor, weight: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+def lstm_sequence(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """(T, B, 4H) input projections (biases included), (4H, H) recurrent weight -> (T, B, H) states,
-    from a zero state. Gate order i, f, g, o, as nn.LSTM."""
-    if keep is None:
-        keep = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
-    return _LSTMSequence.apply(x, weight, keep)
+    from a zero state; gate order i, f, o, g."""
+    return _LSTMSequence.apply(x, weight.T)
 
 
 Chooser = Callable[[torch.Tensor, int], tuple[torch.Tensor | None, torch.Tensor]]
@@ -278,6 +289,8 @@ class Episodes:
     """(T, B, K) input symbols read around the input head."""
     actions: torch.Tensor
     """(T, B, 3) input move, memory move, output advance."""
+    input_pos: torch.Tensor
+    """(T, B) input head position at each step."""
     memory_pos: torch.Tensor | None
     """(T, B) memory head position at each step (memory tasks)."""
 
@@ -324,7 +337,7 @@ class Episodes:
 
 def action_mask(model: RLNTM, forced: torch.Tensor) -> torch.Tensor:
     """(...) forced flags -> (..., 3, 3) additive mask: 0 for allowed actions, -inf for the others."""
-    mask = model.action_mask.expand(*forced.shape, ACTION_SLOTS, 3)
+    mask = model.static_mask.expand(*forced.shape, ACTION_SLOTS, 3)
     stay = torch.zeros_like(mask)
     stay[..., OUTPUT, 0] = NEG_INF
     return torch.where(forced[..., None, None], mask + stay, mask)
@@ -338,9 +351,11 @@ def rollout(model: RLNTM, tapes: TapeBatch, choose: Chooser) -> Episodes:
     c = torch.zeros_like(h)
     previous = torch.full((B, ACTION_SLOTS), STAY, dtype=torch.long, device=tapes.device)
     previous[:, OUTPUT] = 0
-    symbols_log, actions_log, memory_log, parents = [], [], [], []
+    symbols_log, actions_log, input_log, memory_log, parents = [], [], [], [], []
+    forced_mask = action_mask(model, torch.ones((), dtype=torch.bool, device=tapes.device))
     for t in range(int(tapes.bound.max())):
-        if bool(tapes.done.all()):
+        done = tapes.done
+        if bool(done.all()):
             break
         symbols = tapes.read_input()  # (B, K)
         memory_read = tapes.read_memory() if tapes.memory is not None else None  # (B, K, D)
@@ -350,19 +365,21 @@ def rollout(model: RLNTM, tapes: TapeBatch, choose: Chooser) -> Episodes:
         else:
             logits, _, write, gates = model.outputs(h, symbols[:, model.window], memory_read[:, model.window])
         # Finished episodes get one allowed action, so that the enumerating chooser does not branch them.
-        mask = torch.where(tapes.done[:, None, None], model.finished_mask, action_mask(model, tapes.forced()))
+        mask = torch.where(tapes.forced().view(-1, 1, 1), forced_mask, model.static_mask)
+        mask = torch.where(done.view(-1, 1, 1), model.finished_mask, mask)
         parent, actions = choose(logits + mask, t)
         if parent is not None:  # the enumerating chooser branched the episodes
             tapes.select(parent)
             h, c, symbols = h[parent], c[parent], symbols[parent]
-            if memory_read is not None:
+            if memory_read is not None and write is not None:
                 memory_read, write = memory_read[parent], write[parent]
                 gates = gates[parent] if gates is not None else None
         parents.append(parent)
         symbols_log.append(symbols)
         actions_log.append(actions)
+        input_log.append(tapes.input_pos)
         if memory_read is not None:
-            memory_log.append(tapes.memory_pos.clone())
+            memory_log.append(tapes.memory_pos)
             _write_and_move(model, tapes, memory_read, write, gates, symbols[:, model.window], actions)
         else:
             tapes.move(actions[:, INPUT], actions[:, MEMORY], actions[:, OUTPUT])
@@ -381,7 +398,8 @@ def rollout(model: RLNTM, tapes: TapeBatch, choose: Chooser) -> Episodes:
     def stack(log: list[torch.Tensor]) -> torch.Tensor:
         return torch.stack([x[r] for x, r in zip(log, lineage, strict=True)])
 
-    return Episodes(tapes, stack(symbols_log), stack(actions_log), stack(memory_log) if memory_log else None)
+    memory_pos = stack(memory_log) if memory_log else None
+    return Episodes(tapes, stack(symbols_log), stack(actions_log), stack(input_log), memory_pos)
 
 
 def _write_and_move(
@@ -414,6 +432,8 @@ class Scores:
     """(T, B, V)."""
     memory_reads: torch.Tensor | None
     """(T, B, K * D) the cells read, detached (what the baseline network reads of memory)."""
+    memory_change: torch.Tensor | None
+    """(T, B) the largest change the step's write made to its cell (for traces)."""
 
     def log_probs(self, episodes: Episodes) -> torch.Tensor:
         """(T, B, 3) log p of each action taken that was a choice (0 for forced, single or dead ones)."""
@@ -443,7 +463,7 @@ def score(model: RLNTM, episodes: Episodes) -> Scores:
         else:
             h = lstm_sequence(x + model.hidden_in.bias, model.hidden_in.weight)  # (T, B, H)
         logits, prediction, _, _ = model.outputs(h, symbol, None)
-        return Scores(logits + mask, prediction, None)
+        return Scores(logits + mask, prediction, None, None)
 
     # With memory, step through time: the cells read depend on what earlier steps wrote. The heads'
     # positions are known from the rollout; this replays its writes with autograd.
@@ -455,7 +475,7 @@ def score(model: RLNTM, episodes: Episodes) -> Scores:
     h = torch.zeros(tapes.batch_size, model.config.hidden_size, dtype=model.bias.dtype, device=index.device)
     c = torch.zeros_like(h)
     offsets = torch.arange(-model.window, model.window + 1, device=index.device)
-    all_logits, all_predictions, all_reads = [], [], []
+    all_logits, all_predictions, all_reads, all_changes = [], [], [], []
     for t in range(episodes.steps):
         pos = episodes.memory_pos[t] + tapes.pad  # (B,)
         memory_read = memory.gather(1, (pos[:, None] + offsets)[:, :, None].expand(-1, -1, D))  # (B, K, D)
@@ -465,19 +485,28 @@ def score(model: RLNTM, episodes: Episodes) -> Scores:
         all_logits.append(logits)
         all_predictions.append(prediction)
         all_reads.append(memory_read.detach().flatten(1))
-        if t + 1 == episodes.steps:
-            break
         assert write is not None
         cell = model.new_cell(cell_read, write, gates, symbol[t])
+        all_changes.append((cell - cell_read).detach().abs().amax(-1))
+        if t + 1 == episodes.steps:
+            break
         memory = memory.scatter(1, pos[:, None, None].expand(-1, 1, D), cell[:, None])
         if gates is not None:  # the written cell, gated, onto the cell the head moves to
             moved = (episodes.actions[t, :, MEMORY] != STAY).to(cell.dtype)[:, None]
             next_pos = (episodes.memory_pos[t + 1] + tapes.pad)[:, None, None].expand(-1, 1, D)
             memory = memory.scatter_add(1, next_pos, (gates[:, 3:4] * moved * cell)[:, None])
-    return Scores(torch.stack(all_logits) + mask, torch.stack(all_predictions), torch.stack(all_reads))
+    return Scores(
+        torch.stack(all_logits) + mask,
+        torch.stack(all_predictions),
+        torch.stack(all_reads),
+        torch.stack(all_changes),
+    )
 
 
 class Baseline(nn.Module):
+    read_offsets: torch.Tensor
+    action_offsets: torch.Tensor
+
     """The offline baseline (paper, appendix A): reads the whole input tape in reverse, then runs beside
     the controller on the same inputs and predicts the future reward b_t before the action at t."""
 
@@ -491,27 +520,21 @@ class Baseline(nn.Module):
         self.recurrent = nn.Linear(H, 4 * H)
         self.out = nn.Linear(H, 1)
         self.register_buffer("read_offsets", READ_VOCAB * torch.arange(K), persistent=False)
-        self.register_buffer("action_offsets", K * READ_VOCAB + 3 * torch.arange(ACTION_SLOTS), persistent=False)
+        self.register_buffer(
+            "action_offsets", K * READ_VOCAB + 3 * torch.arange(ACTION_SLOTS), persistent=False
+        )
         for p in self.parameters():
             nn.init.normal_(p, std=config.init_std)
 
     def forward(self, episodes: Episodes, memory_reads: torch.Tensor | None = None) -> torch.Tensor:
-        """(T, B) baselines. The tape is read right-aligned and reversed: its last symbol first, and the
-        LSTM holds its zero state through the padding before a shorter tape starts."""
+        """(T, B) baselines. The tape, padded with blanks to the batch's longest, is read backwards: a
+        shorter tape's blanks come first, then its END, then its last symbol... its first."""
         tapes = episodes.tapes
         L = int(tapes.input_length.max())
-        s = torch.arange(L, device=tapes.device)
-        position = L - 1 - s  # (L,) reading the padded tape backwards
-        tape = tapes.input[:, tapes.pad + position].T  # (L, B)
-        keep = position[:, None] < tapes.input_length[None, :]  # (L, B)
+        tape = tapes.input[:, tapes.pad : tapes.pad + L].flip(1).T  # (L, B)
         index = torch.cat([episodes.symbols + self.read_offsets, episodes.previous + self.action_offsets], -1)
-        x = torch.cat(
-            [sum_rows(self.tape_table, tape[..., None]), sum_rows(self.read_table, index)]
-        )  # (L+T, B, 4H)
+        x = torch.cat([sum_rows(self.tape_table, tape[..., None]), sum_rows(self.read_table, index)])
         if self.memory_in is not None and memory_reads is not None:
             x = x + F.pad(self.memory_in(memory_reads), (0, 0, 0, 0, L, 0))
-        keep = torch.cat(
-            [keep, torch.ones(episodes.steps, tapes.batch_size, dtype=torch.bool, device=keep.device)]
-        )
-        h = lstm_sequence(x + self.recurrent.bias, self.recurrent.weight, keep)[L:]  # (T, B, H)
+        h = lstm_sequence(x + self.recurrent.bias, self.recurrent.weight)[L:]  # (L + T, B, 4H) -> (T, B, H)
         return self.out(h)[..., 0]

@@ -47,7 +47,9 @@ def enumerate_actions(logits: torch.Tensor, step: int) -> tuple[torch.Tensor, to
 def wrong_action_log_probs(episodes: Episodes, scores: Scores) -> torch.Tensor:
     """A wrong estimator for the checker to catch: log p(some other action) = log(1 - p(a_t))."""
     chosen = choices(scores.action_logits, episodes)
-    p = torch.where(chosen, scores.log_probs(episodes).exp(), torch.full_like(chosen, 0.5, dtype=torch.float64))
+    p = torch.where(
+        chosen, scores.log_probs(episodes).exp(), torch.full_like(chosen, 0.5, dtype=torch.float64)
+    )
     return torch.where(chosen, torch.log1p(-p), torch.zeros_like(p)).sum(-1)
 
 
@@ -112,15 +114,18 @@ def check(
         estimate = (probability.detach() * surrogate(episodes, scores, baseline, True, log_probs)).sum()
         params = [p for p in model.parameters()]
         names = [n for n, _ in model.named_parameters()]
-        grads = torch.autograd.grad(estimate, params, allow_unused=True)
-        grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads, strict=True)]
+        found = torch.autograd.grad(estimate, params, allow_unused=True)
+        grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, found, strict=True)]
 
         directions: list[tuple[str, float, float]] = []
         generator = torch.Generator().manual_seed(seed)
         plans = [(name, [i]) for i, name in enumerate(names)] + [("all", list(range(len(params))))]
         for name, which in plans:
-            v = [torch.randn(p.shape, generator=generator) if i in which else torch.zeros_like(p) for i, p in enumerate(params)]
-            norm = torch.sqrt(sum((x * x).sum() for x in v))
+            v = [
+                torch.randn(p.shape, generator=generator) if i in which else torch.zeros_like(p)
+                for i, p in enumerate(params)
+            ]
+            norm = torch.cat([x.flatten() for x in v]).norm()
             v = [x / norm for x in v]
             analytic = float(sum((g * x).sum() for g, x in zip(grads, v, strict=True)))
             values = {}
@@ -140,7 +145,7 @@ def check(
             sequences=len(probability),
             total_probability=float(probability.detach().sum()),
             problems=len(problems),
-            objective=float(objective()),
+            objective=float(objective().detach()),
             worst_error=worst,
             directions=directions,
         )

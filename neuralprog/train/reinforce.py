@@ -27,7 +27,8 @@ import numpy as np
 import torch
 
 from neuralprog import checkpoint
-from neuralprog.envs.tapes import TapeBatch, TapeTask, get_tape_task
+from neuralprog.envs.tapes import BLANK, END, TapeBatch, TapeTask, get_tape_task
+from neuralprog.evaluate import check
 from neuralprog.execute import RunResult
 from neuralprog.models.rlntm import (
     RLNTM,
@@ -53,12 +54,17 @@ ONLINE_STEPS = 4096
 """Time steps the online baseline keeps a mean for (longer episodes share the last one)."""
 
 
-def sampler(generator: torch.Generator) -> Chooser:
-    """Sample every action from its distribution (Gumbel-max on the masked logits)."""
+def sampler(generator: torch.Generator, block: int = 32) -> Chooser:
+    """Sample every action from its distribution: Gumbel-max on the masked logits, with the noise drawn
+    `block` steps at a time."""
+    noise: list[torch.Tensor] = []
 
     def choose(logits: torch.Tensor, step: int) -> tuple[None, torch.Tensor]:
-        u = torch.rand(logits.shape, generator=generator, device=logits.device, dtype=logits.dtype)
-        return None, (logits - torch.log(-torch.log(u))).argmax(-1)
+        if step % block == 0 or noise[0].shape[1:] != logits.shape:
+            shape = (block, *logits.shape)
+            u = torch.rand(shape, generator=generator, device=logits.device, dtype=logits.dtype)
+            noise[:] = [-torch.log(-torch.log(u))]
+        return None, (logits + noise[0][step % block]).argmax(-1)
 
     return choose
 
@@ -165,7 +171,8 @@ def train(
         log(f"resumed {ckpt_path} at update {update}, curriculum level {curriculum.level}")
     else:
         log(
-            f"task {task.name} (top size {task.top_size}), controller {config.controller}, preset {preset.name}"
+            f"task {task.name} (top size {task.top_size}), {config.controller} controller, "
+            f"preset {preset.name}"
         )
 
     def save(finished: bool) -> Path:
@@ -218,8 +225,8 @@ def train(
             loss = -surrogate(episodes, scores, b, cfg.future_rewards).sum() / cfg.batch_size
             if not (torch.isfinite(loss) and torch.isfinite(baseline_loss)):
                 raise TrainingError(
-                    f"non-finite loss at update {update + 1}; stopped. The last good checkpoint is {ckpt_path}"
-                    " (try a lower train.lr)"
+                    f"non-finite loss at update {update + 1}; stopped. The last good checkpoint is "
+                    f"{ckpt_path} (try a lower train.lr)"
                 )
             optimizer.zero_grad(set_to_none=True)
             baseline_optimizer.zero_grad(set_to_none=True)
@@ -255,7 +262,7 @@ def train(
                 "train/loss01": batch_loss01,
                 "train/level": curriculum.level,
                 "train/grad_norm": float(grad_norm),
-                "train/baseline_loss": float(baseline_loss),
+                "train/baseline_loss": float(baseline_loss.detach()),
                 "train/steps": T,
             }
             bar.advance(update, loss=-reward, acc=1 - batch_loss01)
@@ -279,10 +286,6 @@ def train(
     verdict = "solved" if solved else f"not solved (curriculum level {curriculum.level} of {task.top_size})"
     log(f"{verdict} after {update} updates in {elapsed:.1f}s")
     return path
-
-
-def check(task: TapeTask, problems: list[dict], outputs: list) -> list[bool]:
-    return [output == task.expected(p) for p, output in zip(problems, outputs, strict=True)]
 
 
 @torch.no_grad()
@@ -314,3 +317,55 @@ def run(model: RLNTM, task: TapeTask, problems: list[dict], batch: int = 500) ->
     return RunResult(
         outputs, np.asarray(steps, dtype=np.int64), np.ones(len(problems), dtype=bool), [None] * len(problems)
     )
+
+
+@torch.no_grad()
+def trace(model: RLNTM, task: TapeTask, problem: dict) -> str:
+    """One problem run with greedy actions, step by step, as the paper's Figure 7: the input head's
+    position (and the symbol under it), the memory head's position, starred when the step rewrote its
+    cell (changed some value by more than 0.5), and the symbol emitted ('#' for none; '!' marks an
+    advance forced by the step bound, 'x' a wrong symbol)."""
+    was_training = model.training
+    model.eval()
+    tapes = TapeBatch.of(
+        task, [problem], window=model.window, cell_size=model.config.cell_size, device=model.bias.device
+    )
+    episodes = rollout(model, tapes, greedy)
+    scores = score(model, episodes)
+    model.train(was_training)
+    target = task.target(problem)
+    tape = task.input_tape(problem)
+    lines = [
+        f"input   {_symbols(tape)}",
+        f"target  {_symbols(target)}",
+        f"{'step':>4}  {'input':>9}  {'memory':>6}  output",
+    ]
+    predicted = scores.prediction_logits.argmax(-1)[:, 0].tolist()
+    emitted: list[int] = []
+    for t in range(episodes.steps):
+        if not bool(episodes.live[t, 0]):
+            break
+        position = int(episodes.input_pos[t, 0])
+        symbol = tape[position] if 0 <= position < len(tape) else BLANK
+        memory = "-"
+        if episodes.memory_pos is not None and scores.memory_change is not None:
+            memory = (
+                f"{int(episodes.memory_pos[t, 0])}{'*' if float(scores.memory_change[t, 0]) > 0.5 else ''}"
+            )
+        out = "#"
+        if bool(episodes.advance[t, 0]):
+            emitted.append(predicted[t])
+            out = _symbols([predicted[t]]) + ("!" if bool(episodes.forced[t, 0]) else "")
+            out += "" if predicted[t] == int(episodes.target[t, 0]) else " x"
+        lines.append(f"{t:>4}  {position:>3} ({_symbols([symbol]):>2})  {memory:>6}  {out}")
+    output, expected = task.answer(emitted), task.expected(problem)
+    verdict = "correct" if output == expected else "WRONG"
+    lines.append(
+        f"output {output}  expected {expected}  {verdict}; "
+        f"{len(lines) - 3} steps, bound {int(tapes.bound[0])}"
+    )
+    return "\n".join(lines)
+
+
+def _symbols(symbols: list[int]) -> str:
+    return " ".join({END: "$", BLANK: "."}.get(s, str(s)) for s in symbols)
