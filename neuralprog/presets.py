@@ -204,6 +204,8 @@ class RLNTMTrainConfig:
     """The paper's curriculum over sizes (Table 3); off: every problem has the top size."""
     curriculum_start: int = 1
     """The curriculum's first level."""
+    top_size: int = 0
+    """The curriculum's top level and the size the solved check uses (0: the task's, 20 or 8)."""
     promote_below: float = 0.2
     """Go up a level when a batch's average 0-1 loss (per target symbol) is below this (paper: 0.2)."""
     refractory: int = 100
@@ -216,6 +218,10 @@ class RLNTMTrainConfig:
     """Share of them that must come out exactly right for the task to count as solved (training stops)."""
     checkpoint_every: int = 500
     """Updates between checkpoints (a crash loses at most this many)."""
+    threads: int = 1
+    """CPU threads torch uses while training. The model is tiny: one thread is about as fast as two,
+    and does not slow to a crawl when another process holds a core. A run repeats exactly only with
+    the same thread count, so it is part of the config."""
     seed: int = 0
     """Seed of the initial weights, the problems and the sampled actions."""
 

@@ -64,6 +64,7 @@ class TapeTask:
 
     def parse(self, problem: Any) -> dict:
         """Check a problem and return its canonical form; raise ValueError with a clear message."""
+        self._check_task(problem)
         if not isinstance(problem, dict) or not isinstance(problem.get("input"), list):
             raise ValueError(
                 f"a {self.name} problem is an object like {self.problem_example}, got {problem!r}"
@@ -79,6 +80,13 @@ class TapeTask:
         if extra:
             raise ValueError(f"unknown problem field(s) {sorted(extra)} for {self.name}")
         return {"input": list(symbols)}
+
+    def _check_task(self, problem: Any) -> None:
+        """A problem may name its task ({"task": "reverse", ...}); it must be this one."""
+        if isinstance(problem, dict) and problem.get("task", self.name) != self.name:
+            raise ValueError(
+                f"this is a {problem['task']!r} problem; the model solves {self.name!r} problems"
+            )
 
     def sample(self, rng: np.random.Generator, size: int) -> dict:
         """A random problem of size C (data symbols uniform over 30)."""
@@ -236,6 +244,7 @@ class RepeatCopy(TapeTask):
     repeats = (2, 3)
 
     def parse(self, problem: Any) -> dict:
+        self._check_task(problem)
         if not isinstance(problem, dict) or problem.get("repeat") not in self.repeats:
             got = problem.get("repeat") if isinstance(problem, dict) else problem
             raise ValueError(f'a repeat-copy problem needs "repeat": 2 or 3, got {got!r}')
@@ -363,24 +372,26 @@ class TapeBatch:
         return self.target.gather(1, self.emitted.clamp(max=self.target.shape[1] - 1)[:, None])[:, 0]
 
     def write(self, cells: torch.Tensor) -> None:
-        """Replace the cell under each memory head by `cells` (B, D), keeping autograd's graph (the
-        controller learns what to write by backprop)."""
+        """Replace the cell under each memory head by `cells` (B, D), in place (no autograd: training
+        replays the writes with autograd in `neuralprog.models.rlntm.score`)."""
         assert self.memory is not None
         index = (self.memory_pos + self.pad)[:, None, None].expand(-1, 1, self.memory.shape[2])
-        self.memory = self.memory.scatter(1, index, cells[:, None, :])
+        self.memory.scatter_(1, index, cells[:, None, :])
 
     def add_to_cell(self, cells: torch.Tensor) -> None:
-        """Add `cells` (B, D) to the cell under each memory head."""
+        """Add `cells` (B, D) to the cell under each memory head, in place."""
         assert self.memory is not None
         index = (self.memory_pos + self.pad)[:, None, None].expand(-1, 1, self.memory.shape[2])
-        self.memory = self.memory.scatter_add(1, index, cells[:, None, :])
+        self.memory.scatter_add_(1, index, cells[:, None, :])
 
     def move(self, input_move: torch.Tensor, memory_move: torch.Tensor, advance: torch.Tensor) -> None:
         """Apply one step's actions (B,) to the live problems; finished ones stay as they are."""
         live = (self.emitted < self.target_length).long()
         if not self.task.input_backward:
             input_move = input_move.clamp(min=STAY)
-        self.input_pos = torch.minimum((self.input_pos + (input_move - 1) * live).clamp_(min=-1), self.input_length)
+        self.input_pos = torch.minimum(
+            (self.input_pos + (input_move - 1) * live).clamp_(min=-1), self.input_length
+        )
         if self.memory is not None:
             moved = (self.memory_pos + (memory_move - 1) * live).clamp_(min=-1)
             self.memory_pos = torch.minimum(moved, self.input_length)

@@ -103,10 +103,10 @@ class RLNTM(nn.Module):
         self.memory_in = nn.Linear(K * D, width, bias=False) if config.memory else None
         self.hidden_in = nn.Linear(H, width) if self.recurrent else None
         self.bias = nn.Parameter(torch.empty(width))
-        # Heads, in this order: 9 action logits, VOCAB prediction logits, [2D write], [4 gates].
-        self.head = nn.Linear(
-            H, ACTION_SLOTS * 3 + VOCAB + (2 * D if config.memory else 0) + (GATES if self.direct else 0)
-        )
+        # Heads, in this order: 9 action logits, [2D write: f, w], [4 gates], VOCAB prediction logits.
+        # The first three are the "control" outputs a step needs before the next one can start.
+        self.control_size = ACTION_SLOTS * 3 + (2 * D if config.memory else 0) + (GATES if self.direct else 0)
+        self.head = nn.Linear(H, self.control_size + VOCAB)
         self.direct_scale = nn.Parameter(torch.empty(2)) if self.direct else None
         """How strongly the gated symbol and memory paths push the prediction logits."""
         self.register_buffer("read_offsets", READ_VOCAB * torch.arange(K), persistent=False)
@@ -144,51 +144,62 @@ class RLNTM(nn.Module):
         x = F.embedding_bag(index, self.read_table, mode="sum") + self.bias  # (B, G)
         if self.memory_in is not None and memory_read is not None:
             x = x + self.memory_in(memory_read.flatten(1))
+        return self.cell(x, h, c)
+
+    def cell(self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The recurrence, from the input projection x (B, G): an LSTM cell (gate order i, f, o, g, as
+        `lstm_sequence`), or for the feed-forward controller one tanh layer."""
         if self.hidden_in is None:
             return torch.tanh(x), c
-        a = x + self.hidden_in(h)  # gate order i, f, o, g as lstm_sequence
+        a = x + self.hidden_in(h)
         H = h.shape[1]
         i, f, o = torch.sigmoid(a[:, : 3 * H]).chunk(3, dim=1)
         c = torch.addcmul(f * c, i, torch.tanh(a[:, 3 * H :]))
         return o * torch.tanh(c), c
 
-    def action_logits(self, h: torch.Tensor) -> torch.Tensor:
-        """(..., H) -> (..., 3, 3) head-move logits, temperature-scaled, before masking."""
-        raw = F.linear(h, self.head.weight[: ACTION_SLOTS * 3], self.head.bias[: ACTION_SLOTS * 3])
-        return self.config.inverse_temperature * raw.unflatten(-1, (ACTION_SLOTS, 3))
+    def control(self, h: torch.Tensor) -> torch.Tensor:
+        """(..., H) -> (..., control_size): action logits, write and gates, without the prediction."""
+        n = self.control_size
+        return F.linear(h, self.head.weight[:n], self.head.bias[:n])
 
-    def outputs(
-        self, h: torch.Tensor, symbol: torch.Tensor, cell: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        """(..., H) states, the symbols under the input head and the cells under the memory head ->
-        (action logits (..., 3, 3), prediction logits (..., V), write (f, w) as (..., 2D) or None, gates
-        (..., 4) or None)."""
-        out = self.head(h)
-        logits = self.config.inverse_temperature * out[..., : ACTION_SLOTS * 3].unflatten(
+    def action_logits(self, control: torch.Tensor) -> torch.Tensor:
+        """(..., 3, 3) head-move logits, temperature-scaled, before masking."""
+        return self.config.inverse_temperature * control[..., : ACTION_SLOTS * 3].unflatten(
             -1, (ACTION_SLOTS, 3)
         )
-        prediction = out[..., ACTION_SLOTS * 3 : ACTION_SLOTS * 3 + VOCAB]
-        rest = out[..., ACTION_SLOTS * 3 + VOCAB :]
-        write = rest[..., : 2 * self.config.cell_size] if self.config.memory else None
-        gates = torch.sigmoid(rest[..., -GATES:]) if self.direct else None
-        if gates is not None:
-            assert self.direct_scale is not None
-            prediction = prediction + gates[..., 1:2] * self.direct_scale[0] * symbol_one_hot(
-                symbol, VOCAB, h.dtype
-            )
-            if cell is not None:
-                prediction = prediction + gates[..., 2:3] * self.direct_scale[1] * cell[..., :VOCAB]
-        return logits, prediction, write, gates
+
+    def gates(self, control: torch.Tensor) -> torch.Tensor | None:
+        """(..., 4) direct-access gates: input->memory, input->output, memory->output, memory->next cell."""
+        return torch.sigmoid(control[..., self.control_size - GATES :]) if self.direct else None
 
     def new_cell(
-        self, cell: torch.Tensor, write: torch.Tensor, gates: torch.Tensor | None, symbol: torch.Tensor
-    ) -> torch.Tensor:
-        """cell * sigmoid(f) + tanh(w), plus the gated input symbol on the direct path."""
-        f, w = write.chunk(2, dim=-1)
+        self, cell: torch.Tensor, control: torch.Tensor, symbol_hot: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(new cell, gate of the path to the next cell or None): cell * sigmoid(f) + tanh(w), plus on
+        the direct path the gated one-hot input symbol (B, D)."""
+        D = self.config.cell_size
+        f = control[:, ACTION_SLOTS * 3 : ACTION_SLOTS * 3 + D]
+        w = control[:, ACTION_SLOTS * 3 + D : ACTION_SLOTS * 3 + 2 * D]
         new = cell * torch.sigmoid(f) + torch.tanh(w)
+        gates = self.gates(control)
+        if gates is None or symbol_hot is None:
+            return new, None
+        return new + gates[:, 0:1] * symbol_hot, gates[:, 3:4]
+
+    def prediction(
+        self, h: torch.Tensor, control: torch.Tensor, symbol: torch.Tensor, cell: torch.Tensor | None
+    ) -> torch.Tensor:
+        """(..., V) prediction logits from the states, plus on the direct paths the gated input symbol
+        and the cell under the memory head."""
+        n = self.control_size
+        logits = F.linear(h, self.head.weight[n:], self.head.bias[n:])
+        gates = self.gates(control)
         if gates is not None:
-            new = new + gates[..., 0:1] * symbol_one_hot(symbol, self.config.cell_size, cell.dtype)
-        return new
+            assert self.direct_scale is not None
+            logits = logits + gates[..., 1:2] * self.direct_scale[0] * symbol_one_hot(symbol, VOCAB, h.dtype)
+            if cell is not None:
+                logits = logits + gates[..., 2:3] * self.direct_scale[1] * cell[..., :VOCAB]
+        return logits
 
 
 def symbol_one_hot(symbol: torch.Tensor, size: int, dtype: torch.dtype) -> torch.Tensor:
@@ -360,29 +371,33 @@ def rollout(model: RLNTM, tapes: TapeBatch, choose: Chooser) -> Episodes:
         symbols = tapes.read_input()  # (B, K)
         memory_read = tapes.read_memory() if tapes.memory is not None else None  # (B, K, D)
         h, c = model.step(model.read_index(symbols, previous), memory_read, h, c)
-        if memory_read is None:
-            logits = model.action_logits(h)
-        else:
-            logits, _, write, gates = model.outputs(h, symbols[:, model.window], memory_read[:, model.window])
+        control = model.control(h)
+        logits = model.action_logits(control)
         # Finished episodes get one allowed action, so that the enumerating chooser does not branch them.
         mask = torch.where(tapes.forced().view(-1, 1, 1), forced_mask, model.static_mask)
         mask = torch.where(done.view(-1, 1, 1), model.finished_mask, mask)
         parent, actions = choose(logits + mask, t)
         if parent is not None:  # the enumerating chooser branched the episodes
             tapes.select(parent)
-            h, c, symbols = h[parent], c[parent], symbols[parent]
-            if memory_read is not None and write is not None:
-                memory_read, write = memory_read[parent], write[parent]
-                gates = gates[parent] if gates is not None else None
+            h, c, symbols, control = h[parent], c[parent], symbols[parent], control[parent]
+            memory_read = memory_read[parent] if memory_read is not None else None
         parents.append(parent)
         symbols_log.append(symbols)
         actions_log.append(actions)
         input_log.append(tapes.input_pos)
-        if memory_read is not None:
-            memory_log.append(tapes.memory_pos)
-            _write_and_move(model, tapes, memory_read, write, gates, symbols[:, model.window], actions)
-        else:
+        if memory_read is None:
             tapes.move(actions[:, INPUT], actions[:, MEMORY], actions[:, OUTPUT])
+            previous = actions
+            continue
+        # Write the cell under the memory head, move the heads, and (direct access) add the written
+        # cell, gated, to the cell the memory head moved onto.
+        memory_log.append(tapes.memory_pos)
+        symbol_hot = symbol_one_hot(symbols[:, model.window], model.config.cell_size, h.dtype)
+        cell, to_next = model.new_cell(memory_read[:, model.window], control, symbol_hot)
+        tapes.write(cell)
+        tapes.move(actions[:, INPUT], actions[:, MEMORY], actions[:, OUTPUT])
+        if to_next is not None:
+            tapes.add_to_cell(to_next * (actions[:, MEMORY] != STAY).to(cell.dtype)[:, None] * cell)
         previous = actions
 
     # Rows that branched later own copies of the earlier steps: index each step's records by the rows
@@ -400,26 +415,6 @@ def rollout(model: RLNTM, tapes: TapeBatch, choose: Chooser) -> Episodes:
 
     memory_pos = stack(memory_log) if memory_log else None
     return Episodes(tapes, stack(symbols_log), stack(actions_log), stack(input_log), memory_pos)
-
-
-def _write_and_move(
-    model: RLNTM,
-    tapes: TapeBatch,
-    memory_read: torch.Tensor,
-    write: torch.Tensor | None,
-    gates: torch.Tensor | None,
-    symbol: torch.Tensor,
-    actions: torch.Tensor,
-) -> None:
-    """Write the new cell under the memory head, move the heads, and (direct access) add the written
-    cell to the cell the memory head moved onto."""
-    assert write is not None
-    cell = model.new_cell(memory_read[:, model.window], write, gates, symbol)
-    tapes.write(cell)
-    tapes.move(actions[:, INPUT], actions[:, MEMORY], actions[:, OUTPUT])
-    if gates is not None:
-        moved = (actions[:, MEMORY] != STAY).to(cell.dtype)[:, None]
-        tapes.add_to_cell(gates[:, 3:4] * moved * cell)
 
 
 @dataclass
@@ -454,53 +449,51 @@ def choices(action_logits: torch.Tensor, episodes: Episodes) -> torch.Tensor:
 def score(model: RLNTM, episodes: Episodes) -> Scores:
     """Recompute the controller's outputs along recorded episodes, with autograd."""
     index = model.read_index(episodes.symbols, episodes.previous)  # (T, B, K + 3)
-    symbol = episodes.symbols[..., model.window]
+    symbol = episodes.symbols[..., model.window]  # (T, B) under the input head
+    x = sum_rows(model.read_table, index) + model.bias  # (T, B, G)
     mask = action_mask(model, episodes.forced)
-    if episodes.memory_pos is None:
-        x = sum_rows(model.read_table, index) + model.bias  # (T, B, G)
+    if episodes.memory_pos is None:  # every input is known: the whole sequence at once
         if model.hidden_in is None:
             h = torch.tanh(x)
         else:
             h = lstm_sequence(x + model.hidden_in.bias, model.hidden_in.weight)  # (T, B, H)
-        logits, prediction, _, _ = model.outputs(h, symbol, None)
-        return Scores(logits + mask, prediction, None, None)
+        control = model.control(h)
+        prediction = model.prediction(h, control, symbol, None)
+        return Scores(model.action_logits(control) + mask, prediction, None, None)
 
     # With memory, step through time: the cells read depend on what earlier steps wrote. The heads'
-    # positions are known from the rollout; this replays its writes with autograd.
-    assert episodes.memory_pos is not None
-    tapes, D = episodes.tapes, model.config.cell_size
-    memory = torch.zeros(
-        tapes.batch_size, tapes.input.shape[1], D, dtype=model.bias.dtype, device=index.device
-    )
-    h = torch.zeros(tapes.batch_size, model.config.hidden_size, dtype=model.bias.dtype, device=index.device)
+    # positions are known from the rollout; this replays its writes with autograd. Only the recurrence
+    # is in the loop; the heads run on all steps at once afterwards.
+    tapes, D, w = episodes.tapes, model.config.cell_size, model.window
+    assert episodes.memory_pos is not None and model.memory_in is not None
+    B, T = tapes.batch_size, episodes.steps
+    memory = x.new_zeros(B, tapes.input.shape[1], D)
+    h = x.new_zeros(B, model.config.hidden_size)
     c = torch.zeros_like(h)
-    offsets = torch.arange(-model.window, model.window + 1, device=index.device)
-    all_logits, all_predictions, all_reads, all_changes = [], [], [], []
-    for t in range(episodes.steps):
-        pos = episodes.memory_pos[t] + tapes.pad  # (B,)
-        memory_read = memory.gather(1, (pos[:, None] + offsets)[:, :, None].expand(-1, -1, D))  # (B, K, D)
-        h, c = model.step(index[t], memory_read, h, c)
-        cell_read = memory_read[:, model.window]
-        logits, prediction, write, gates = model.outputs(h, symbol[t], cell_read)
-        all_logits.append(logits)
-        all_predictions.append(prediction)
-        all_reads.append(memory_read.detach().flatten(1))
-        assert write is not None
-        cell = model.new_cell(cell_read, write, gates, symbol[t])
-        all_changes.append((cell - cell_read).detach().abs().amax(-1))
-        if t + 1 == episodes.steps:
-            break
-        memory = memory.scatter(1, pos[:, None, None].expand(-1, 1, D), cell[:, None])
-        if gates is not None:  # the written cell, gated, onto the cell the head moves to
-            moved = (episodes.actions[t, :, MEMORY] != STAY).to(cell.dtype)[:, None]
-            next_pos = (episodes.memory_pos[t + 1] + tapes.pad)[:, None, None].expand(-1, 1, D)
-            memory = memory.scatter_add(1, next_pos, (gates[:, 3:4] * moved * cell)[:, None])
-    return Scores(
-        torch.stack(all_logits) + mask,
-        torch.stack(all_predictions),
-        torch.stack(all_reads),
-        torch.stack(all_changes),
-    )
+    at = episodes.memory_pos + tapes.pad  # (T, B) the cell under the memory head
+    read_at = (at[..., None] + torch.arange(-w, w + 1, device=at.device))[..., None].expand(-1, -1, -1, D)
+    write_at = at[..., None, None].expand(-1, -1, 1, D)
+    moved = (episodes.actions[..., MEMORY] != STAY).to(x.dtype)[..., None]  # (T, B, 1)
+    symbol_hot = symbol_one_hot(symbol, D, x.dtype)  # (T, B, D)
+    states, reads, cells = [], [], []
+    xs = x.unbind(0)  # one backward node for all steps, not a full-size zero gradient per step
+    for t in range(T):
+        memory_read = memory.gather(1, read_at[t])  # (B, K, D)
+        h, c = model.cell(xs[t] + model.memory_in(memory_read.flatten(1)), h, c)
+        states.append(h)
+        reads.append(memory_read)
+        cell, to_next = model.new_cell(memory_read[:, w], model.control(h), symbol_hot[t])
+        cells.append(cell)
+        if t + 1 < T:
+            memory = memory.scatter(1, write_at[t], cell[:, None])
+            if to_next is not None:
+                memory = memory.scatter_add(1, write_at[t + 1], (to_next * moved[t] * cell)[:, None])
+    h = torch.stack(states)  # (T, B, H)
+    read = torch.stack(reads)  # (T, B, K, D)
+    control = model.control(h)
+    prediction = model.prediction(h, control, symbol, read[:, :, w])
+    change = (torch.stack(cells) - read[:, :, w]).detach().abs().amax(-1)
+    return Scores(model.action_logits(control) + mask, prediction, read.detach().flatten(2), change)
 
 
 class Baseline(nn.Module):

@@ -118,12 +118,25 @@ def train(
     """Train `preset` into `out_dir`; returns the path of the final checkpoint. Stops when the task is
     solved: curriculum at its top level and greedy actions exact on `solve_accuracy` of
     `solve_problems` random top-size problems."""
-    out_dir = Path(out_dir)
+    cfg: RLNTMTrainConfig = preset.train
+    if cfg.batch_size < 1 or cfg.updates < 0 or cfg.solve_problems < 1 or cfg.threads < 1:
+        raise ValueError(
+            "train.batch_size, train.solve_problems and train.threads must be at least 1, train.updates >= 0"
+        )
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        return _train(preset, Path(out_dir), resume, device, log, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(
+    preset: RLNTMPreset, out_dir: Path, resume: bool, device: str, log: Callable[[str], None], progress: bool
+) -> Path:
     ckpt_path = out_dir / CHECKPOINT_NAME
     task = get_tape_task(preset.task)
-    cfg: RLNTMTrainConfig = preset.train
-    if cfg.batch_size < 1 or cfg.updates < 0 or cfg.solve_problems < 1:
-        raise ValueError("train.batch_size and train.solve_problems must be at least 1, train.updates >= 0")
+    cfg = preset.train
     dev = torch.device(device)
     preset_json = json.loads(json.dumps(asdict(preset)))
 
@@ -149,8 +162,9 @@ def train(
     baseline_net = Baseline(config).to(dev)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
     baseline_optimizer = torch.optim.SGD(baseline_net.parameters(), lr=cfg.lr, momentum=cfg.momentum)
+    top = cfg.top_size or task.top_size
     curriculum = LengthCurriculum(
-        task.top_size, cfg.curriculum_start, cfg.promote_below, cfg.refractory, enabled=cfg.curriculum
+        top, cfg.curriculum_start, cfg.promote_below, cfg.refractory, cfg.curriculum
     )
     rng = np.random.default_rng([cfg.seed, 1])
     generator = torch.Generator(device=dev).manual_seed(cfg.seed)
@@ -170,10 +184,7 @@ def train(
         _truncate_metrics(out_dir / "metrics.jsonl", update)
         log(f"resumed {ckpt_path} at update {update}, curriculum level {curriculum.level}")
     else:
-        log(
-            f"task {task.name} (top size {task.top_size}), {config.controller} controller, "
-            f"preset {preset.name}"
-        )
+        log(f"task {task.name} (top size {top}), {config.controller} controller, preset {preset.name}")
 
     def save(finished: bool) -> Path:
         return checkpoint.save_rlntm(
@@ -268,13 +279,11 @@ def train(
             bar.advance(update, loss=-reward, acc=1 - batch_loss01)
             if curriculum.at_top and update % cfg.eval_every == 0:
                 eval_rng = np.random.default_rng([cfg.seed, 2, update])
-                problems = task.problems(
-                    *task.sample_arrays(eval_rng, np.full(cfg.solve_problems, task.top_size))
-                )
+                problems = task.problems(*task.sample_arrays(eval_rng, np.full(cfg.solve_problems, top)))
                 accuracy = float(np.mean(check(task, problems, run(model, task, problems).outputs)))
                 solved = accuracy >= cfg.solve_accuracy
-                row[f"eval/accuracy@{task.top_size}"] = accuracy
-                bar.note(update, f"level {curriculum.level}  greedy exact@{task.top_size} {accuracy:.3f}")
+                row[f"eval/accuracy@{top}"] = accuracy
+                bar.note(update, f"level {curriculum.level}  greedy exact@{top} {accuracy:.3f}")
             metrics.write(json.dumps(row) + "\n")
             if update % cfg.checkpoint_every == 0 and not solved:
                 metrics.flush()
@@ -283,7 +292,7 @@ def train(
         metrics.close()
         bar.close()
     path = save(finished=True)
-    verdict = "solved" if solved else f"not solved (curriculum level {curriculum.level} of {task.top_size})"
+    verdict = "solved" if solved else f"not solved (curriculum level {curriculum.level} of {top})"
     log(f"{verdict} after {update} updates in {elapsed:.1f}s")
     return path
 

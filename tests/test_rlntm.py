@@ -1,0 +1,206 @@
+"""The RL-NTM: controllers, the two-pass rollout, REINFORCE training, the curriculum, the exact
+gradient checker and the CLI verbs on RL-NTM checkpoints."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from neuralprog import checkpoint
+from neuralprog.cli import main
+from neuralprog.envs.tapes import TAPE_TASKS, TapeBatch, get_tape_task
+from neuralprog.models.rlntm import RLNTM, Baseline, RLNTMConfig, lstm_sequence, rollout, score, sum_rows
+from neuralprog.presets import get_preset, override
+from neuralprog.train.curriculum import LengthCurriculum
+from neuralprog.train.gradcheck import check, wrong_action_log_probs
+from neuralprog.train.reinforce import run, sampler, train
+from neuralprog.train.supervised import TrainingError
+
+CONTROLLERS = ["lstm", "direct", "feedforward"]
+
+
+def quiet(_):
+    pass
+
+
+@pytest.fixture(scope="module")
+def copy_run(tmp_path_factory):
+    """rlntm-copy with the curriculum's top at length 5: the paper's setup, solved in well under a minute."""
+    out = tmp_path_factory.mktemp("rlntm") / "copy5"
+    preset = override(get_preset("rlntm-copy"), ["train.top_size=5", "train.updates=3000"])
+    path = train(preset, out, log=quiet, progress=False)
+    return path
+
+
+def test_copy_is_solved_at_length_5_in_under_a_minute(copy_run):
+    payload = checkpoint.load(copy_run, kind="rlntm")
+    assert payload["solved"] and payload["accuracy"] >= 0.95
+    assert payload["curriculum"]["level"] == 5
+    assert payload["elapsed"] < 60, f"took {payload['elapsed']:.0f}s over {payload['update']} updates"
+    model = checkpoint.load_rlntm(payload)
+    task = get_tape_task("copy")
+    rng = np.random.default_rng(7)
+    problems = [task.sample(rng, 5) for _ in range(100)]
+    outputs = run(model, task, problems).outputs
+    assert np.mean([o == task.expected(p) for o, p in zip(outputs, problems, strict=True)]) >= 0.95
+
+
+@pytest.mark.parametrize("name", list(TAPE_TASKS))
+@pytest.mark.parametrize("controller", CONTROLLERS)
+def test_rollout_and_score_compute_the_same_logits(name, controller):
+    """The no-autograd rollout (stepwise) and the autograd pass (one LSTM call, or a replay of the
+    memory writes) must agree on every logit the actions were drawn from."""
+    task = get_tape_task(name)
+    torch.manual_seed(0)
+    model = RLNTM(
+        RLNTMConfig(
+            controller=controller,
+            memory=task.memory,
+            input_backward=task.input_backward,
+            inverse_temperature=1.0,
+            init_std=0.5,
+        )
+    )
+    rng = np.random.default_rng(0)
+    tapes = TapeBatch(task, task.sample_arrays(rng, rng.integers(1, 8, size=30)), window=2, cell_size=35)
+    seen = []
+    draw = sampler(torch.Generator().manual_seed(1))
+
+    def choose(logits, step):
+        seen.append(logits)
+        return draw(logits, step)
+
+    episodes = rollout(model, tapes, choose)
+    scores = score(model, episodes)
+    live = episodes.live
+    stepwise, replayed = torch.stack(seen)[live], scores.action_logits[live]
+    assert torch.equal(torch.isfinite(stepwise), torch.isfinite(replayed))
+    finite = torch.isfinite(stepwise)
+    torch.testing.assert_close(replayed[finite], stepwise[finite], rtol=1e-5, atol=1e-5)
+    assert bool(episodes.tapes.done.all())  # every episode ended within its bound
+    assert (episodes.advance.sum(0) == episodes.tapes.target_length).all()
+    assert Baseline(model.config)(episodes, scores.memory_reads).shape == live.shape
+
+
+def test_hand_written_backwards_match_autograd():
+    torch.manual_seed(0)
+    x = torch.randn(6, 3, 8, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(8, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lstm_sequence, (x, w))
+    table = torch.randn(20, 4, dtype=torch.float64, requires_grad=True)
+    index = torch.randint(0, 20, (3, 5, 6))
+    assert torch.autograd.gradcheck(lambda t: sum_rows(t, index), (table,))
+
+
+@pytest.mark.parametrize("name", ["copy", "forward-reverse"])
+@pytest.mark.parametrize("controller", CONTROLLERS)
+def test_exact_gradient_check_passes_with_every_variance_reduction(name, controller):
+    task = get_tape_task(name)
+    problem = task.sample(np.random.default_rng(0), 1)
+    result = check(task, RLNTMConfig(controller=controller), [problem])
+    assert abs(result.total_probability - 1) < 1e-12  # every terminating sequence, once
+    assert result.sequences > 50
+    assert result.passed and result.worst_error < 1e-6
+
+
+@pytest.mark.parametrize(
+    "name,controller", [("copy", c) for c in CONTROLLERS] + [("forward-reverse", "direct")]
+)
+def test_exact_gradient_check_catches_a_wrong_estimator(name, controller):
+    task = get_tape_task(name)
+    problem = task.sample(np.random.default_rng(0), 1)
+    result = check(task, RLNTMConfig(controller=controller), [problem], log_probs=wrong_action_log_probs)
+    assert not result.passed and result.worst_error > 1e-4
+
+
+def test_curriculum_mixture_promotion_and_refractory_period():
+    curriculum = LengthCurriculum(top=20, start=5)
+    sizes = curriculum.sizes(np.random.default_rng(0), 200_000)
+    assert sizes.min() == 1 and sizes.max() == 20
+    # 65% exactly C + e with e ~ Geometric(1/2): 6 with probability 0.65/2 plus the share of the other rows
+    assert 0.33 < np.mean(sizes == 6) < 0.37
+    assert np.mean(sizes > 7) < 0.25
+    assert not curriculum.observe(50, 0.1)  # within 100 updates of the start
+    assert curriculum.observe(100, 0.1) and curriculum.level == 6
+    assert not curriculum.observe(150, 0.1) and not curriculum.observe(250, 0.3)
+    assert curriculum.observe(200, 0.19) and curriculum.level == 7
+    state = curriculum.state()
+    again = LengthCurriculum(top=20)
+    again.load_state(state)
+    assert again.level == 7 and again.raised_at == 200
+    off = LengthCurriculum(top=8, enabled=False)
+    assert (off.sizes(np.random.default_rng(0), 100) == 8).all() and off.at_top
+
+
+def _short(updates, *extra):
+    return override(
+        get_preset("rlntm-reverse"), [f"train.updates={updates}", "train.checkpoint_every=10", *extra]
+    )
+
+
+def test_training_is_deterministic_and_resume_continues_the_same_run(tmp_path):
+    straight = train(_short(20), tmp_path / "a", log=quiet, progress=False)
+    again = train(_short(20), tmp_path / "b", log=quiet, progress=False)
+    train(_short(10), tmp_path / "c", log=quiet, progress=False)
+    resumed = train(_short(20), tmp_path / "c", resume=True, log=quiet, progress=False)
+    weights = [checkpoint.load(p, kind="rlntm")["model"] for p in (straight, again, resumed)]
+    for key in weights[0]:
+        assert torch.equal(weights[0][key], weights[1][key])
+        assert torch.equal(weights[0][key], weights[2][key])
+    metrics = [json.loads(line) for line in (tmp_path / "c" / "metrics.jsonl").read_text().splitlines()]
+    assert [m["update"] for m in metrics] == list(range(1, 21))
+
+
+def test_non_finite_loss_stops_cleanly_and_keeps_the_last_checkpoint(tmp_path):
+    with pytest.raises(TrainingError, match="non-finite"):
+        train(_short(30, "train.lr=nan"), tmp_path / "nan", log=quiet, progress=False)
+    with pytest.raises(TrainingError, match="already exists"):
+        train(_short(30), tmp_path / "nan", log=quiet, progress=False)
+
+
+def test_cli_trace_shows_figure_7(copy_run, capsys):
+    assert main(["trace", str(copy_run), "--problem", '{"input": [3, 14, 7]}', "--device", "cpu"]) == 0
+    text = capsys.readouterr().out
+    lines = text.splitlines()
+    assert lines[0] == "input   3 14 7 $" and lines[1] == "target  3 14 7 $"
+    assert "step" in lines[2] and "memory" in lines[2]
+    assert "expected [3, 14, 7]" in lines[-1]
+
+
+def test_cli_eval_and_solve(copy_run, tmp_path, capsys):
+    assert main(["eval", str(copy_run), "--lengths", "5,10", "--n", "50", "--device", "cpu"]) == 0
+    assert "copy: exact-match accuracy" in capsys.readouterr().out
+    problems = tmp_path / "in.jsonl"
+    problems.write_text(
+        '{"input": [3, 14, 7, 1, 29]}\n'
+        '{"input": [3, 30]}\n'
+        '{"input": []}\n'
+        '{"task": "forward-reverse", "input": [1, 2]}\n'
+        "not json\n"
+    )
+    out = tmp_path / "out.jsonl"
+    assert (
+        main(["solve", str(copy_run), "--problems", str(problems), "--out", str(out), "--device", "cpu"]) == 0
+    )
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows[0]["output"] == [3, 14, 7, 1, 29] and rows[0]["correct"] and 6 <= rows[0]["steps"] <= 8
+    assert "0-29" in rows[1]["error"] and "empty" in rows[2]["error"]
+    assert "forward-reverse" in rows[3]["error"] and "JSON" in rows[4]["error"]
+
+
+def test_cli_rejects_rlntm_misuse_with_one_line(copy_run, tmp_path, capsys):
+    assert main(["verify", str(copy_run), "--device", "cpu"]) == 2
+    assert main(["trace", str(copy_run), "--problem", '{"input": [3, 40]}', "--device", "cpu"]) == 2
+    assert main(["train", "rlntm-copy", "--set", "data.sizes=1", "--out", str(tmp_path / "x")]) == 2
+    assert main(["train", "rlntm-copy", "--traces", "t.jsonl", "--out", str(tmp_path / "y")]) == 2
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if line.startswith("neuralprog")] == err.strip().splitlines()
+    assert "RL-NTM" in err and "0-29" in err and "SECTION model, train" in err
+
+
+def test_cli_gradcheck_exit_status(capsys):
+    assert main(["gradcheck", "--task", "copy", "--controller", "lstm"]) == 0
+    assert "PASS" in capsys.readouterr().out
+    assert main(["gradcheck", "--task", "copy", "--controller", "lstm", "--estimator", "wrong-action"]) == 1
+    assert "FAILED" in capsys.readouterr().out
