@@ -462,38 +462,160 @@ def score(model: RLNTM, episodes: Episodes) -> Scores:
         return Scores(model.action_logits(control) + mask, prediction, None, None)
 
     # With memory, step through time: the cells read depend on what earlier steps wrote. The heads'
-    # positions are known from the rollout; this replays its writes with autograd. Only the recurrence
-    # is in the loop; the heads run on all steps at once afterwards.
+    # positions are known from the rollout; `_MemoryScan` replays the recurrence (reads, controller
+    # state, writes) with a hand-written backward, and the heads then run on all steps at once.
     tapes, D, w = episodes.tapes, model.config.cell_size, model.window
     assert episodes.memory_pos is not None and model.memory_in is not None
-    B, T = tapes.batch_size, episodes.steps
-    memory = x.new_zeros(B, tapes.input.shape[1], D)
-    h = x.new_zeros(B, model.config.hidden_size)
-    c = torch.zeros_like(h)
     at = episodes.memory_pos + tapes.pad  # (T, B) the cell under the memory head
     read_at = (at[..., None] + torch.arange(-w, w + 1, device=at.device))[..., None].expand(-1, -1, -1, D)
     write_at = at[..., None, None].expand(-1, -1, 1, D)
     moved = (episodes.actions[..., MEMORY] != STAY).to(x.dtype)[..., None]  # (T, B, 1)
     symbol_hot = symbol_one_hot(symbol, D, x.dtype)  # (T, B, D)
-    states, reads, cells = [], [], []
-    xs = x.unbind(0)  # one backward node for all steps, not a full-size zero gradient per step
-    for t in range(T):
-        memory_read = memory.gather(1, read_at[t])  # (B, K, D)
-        h, c = model.cell(xs[t] + model.memory_in(memory_read.flatten(1)), h, c)
-        states.append(h)
-        reads.append(memory_read)
-        cell, to_next = model.new_cell(memory_read[:, w], model.control(h), symbol_hot[t])
-        cells.append(cell)
-        if t + 1 < T:
-            memory = memory.scatter(1, write_at[t], cell[:, None])
-            if to_next is not None:
-                memory = memory.scatter_add(1, write_at[t + 1], (to_next * moved[t] * cell)[:, None])
-    h = torch.stack(states)  # (T, B, H)
-    read = torch.stack(reads)  # (T, B, K, D)
+    n, weight, bias = ACTION_SLOTS * 3, model.head.weight, model.head.bias
+    rows = [slice(n, n + 2 * D)]  # the write's f and w; and on the direct paths two gates:
+    if model.direct:
+        rows += [slice(model.control_size - GATES, model.control_size - GATES + 1)]  # input -> memory
+        rows += [slice(model.control_size - 1, model.control_size)]  # memory -> next cell
+    write_weight = torch.cat([weight[r] for r in rows])  # (2D [+ 2], H)
+    write_bias = torch.cat([bias[r] for r in rows])
+    recurrent = model.hidden_in
+    h, read, cells = _MemoryScan.apply(
+        x if recurrent is None else x + recurrent.bias,
+        model.memory_in.weight.T,
+        None if recurrent is None else recurrent.weight.T,
+        write_weight.T,
+        write_bias,
+        (read_at, write_at, moved, symbol_hot, tapes.input.shape[1], w, model.direct),
+    )
     control = model.control(h)
     prediction = model.prediction(h, control, symbol, read[:, :, w])
-    change = (torch.stack(cells) - read[:, :, w]).detach().abs().amax(-1)
+    change = (cells - read[:, :, w]).detach().abs().amax(-1)
     return Scores(model.action_logits(control) + mask, prediction, read.detach().flatten(2), change)
+
+
+class _MemoryScan(torch.autograd.Function):
+    """The controller and the memory tape through time, given where the heads were at each step:
+
+        read_t = the 2w+1 cells around the memory head        a_t = x_t + read_t W_mem + h_{t-1} W_hh
+        h_t, c_t = LSTM cell(a_t) (feed-forward: h_t = tanh(a_t))
+        f, w, [g_in, g_next] = the write head on h_t          cell = read_t[w] * sigmoid(f) + tanh(w)
+        [direct: cell += sigmoid(g_in) * one-hot input symbol]
+        the cell under the head <- cell; [direct: the next cell += sigmoid(g_next) * cell if the head moved]
+
+    With autograd this is ~40 graph nodes and several full copies of the memory per step; here forward
+    and backward are a few in-place tensor ops per step, and the gradient of the memory is one tensor
+    updated in place. `neuralprog gradcheck` checks it against finite differences of the objective.
+    Returns (T, B, H) states, (T, B, 2w+1, D) cells read, (T, B, D) cells written (not differentiable).
+    """
+
+    @staticmethod
+    def forward(ctx, x, memory_weight_t, hidden_weight_t, write_weight_t, write_bias, plan):  # type: ignore[override]
+        read_at, write_at, moved, symbol_hot, n_cells, w, direct = plan
+        T, B, G = x.shape
+        D = symbol_hot.shape[2]
+        K = read_at.shape[2]
+        H = write_weight_t.shape[0]
+        lstm = hidden_weight_t is not None
+        memory = x.new_zeros(B, n_cells, D)
+        hs, cs = x.new_zeros(T + 1, B, H), x.new_zeros(T + 1, B, H)
+        tcs, acts = x.new_empty(T, B, H), torch.empty_like(x)
+        reads, cells = x.new_empty(T, B, K, D), x.new_empty(T, B, D)
+        writes = x.new_empty(T, B, write_weight_t.shape[1])  # activated write-head outputs
+        for t in range(T):
+            torch.gather(memory, 1, read_at[t], out=reads[t])
+            a = torch.addmm(x[t], reads[t].view(B, K * D), memory_weight_t, out=acts[t])
+            if lstm:
+                a.addmm_(hs[t], hidden_weight_t)
+                a[:, : 3 * H].sigmoid_()
+                a[:, 3 * H :].tanh_()
+                i, f, o, g = a.split(H, dim=1)
+                torch.mul(f, cs[t], out=cs[t + 1]).addcmul_(i, g)
+                torch.tanh(cs[t + 1], out=tcs[t])
+                torch.mul(o, tcs[t], out=hs[t + 1])
+            else:
+                hs[t + 1] = a.tanh_()
+            wr = torch.addmm(write_bias, hs[t + 1], write_weight_t, out=writes[t])
+            wr[:, :D].sigmoid_()
+            wr[:, D : 2 * D].tanh_()
+            wr[:, 2 * D :].sigmoid_()
+            cell = torch.mul(reads[t][:, w], wr[:, :D], out=cells[t]).add_(wr[:, D : 2 * D])
+            if direct:
+                cell.addcmul_(wr[:, 2 * D : 2 * D + 1], symbol_hot[t])
+            if t + 1 < T:
+                memory.scatter_(1, write_at[t], cell[:, None])
+                if direct:
+                    memory.scatter_add_(1, write_at[t + 1], (wr[:, 2 * D + 1 :] * moved[t] * cell)[:, None])
+        ctx.save_for_backward(memory_weight_t, hidden_weight_t, write_weight_t, hs, cs, tcs, acts, reads, cells, writes)
+        ctx.plan = plan
+        ctx.mark_non_differentiable(cells)
+        return hs[1:], reads, cells
+
+    @staticmethod
+    def backward(ctx, grad_h, grad_reads, _grad_cells):  # type: ignore[override]
+        memory_weight_t, hidden_weight_t, write_weight_t, hs, cs, tcs, acts, reads, cells, writes = ctx.saved_tensors
+        read_at, write_at, moved, symbol_hot, n_cells, w, direct = ctx.plan
+        T, B, G = acts.shape
+        K, D = reads.shape[2], reads.shape[3]
+        H = hs.shape[2]
+        lstm = hidden_weight_t is not None
+        grad_memory = acts.new_zeros(B, n_cells, D)
+        grad_x = torch.empty_like(acts)
+        grad_memory_weight_t = torch.zeros_like(memory_weight_t)
+        grad_write_weight_t = torch.zeros_like(write_weight_t)
+        grad_write_bias = acts.new_zeros(write_weight_t.shape[1])
+        grad_hidden_weight_t = torch.zeros_like(hidden_weight_t) if lstm else None
+        dh_next = acts.new_zeros(B, H)
+        dc = acts.new_zeros(B, H)
+        for t in reversed(range(T)):
+            wr, cell = writes[t], cells[t]
+            sf, tw = wr[:, :D], wr[:, D : 2 * D]
+            # The writes of step t (the last step's is never read): the cell under the head was
+            # replaced, and on the direct path the next cell received gate * cell.
+            d_wr = torch.zeros_like(wr)
+            if t + 1 < T:
+                d_cell = grad_memory.gather(1, write_at[t])[:, 0]
+                if direct:  # (before the zeroing below: a move against the tape's end adds to the same cell)
+                    g_next = wr[:, 2 * D + 1 :]
+                    d_next = grad_memory.gather(1, write_at[t + 1])[:, 0] * moved[t]
+                    d_cell = d_cell + g_next * d_next
+                    d_wr[:, 2 * D + 1 :] = (d_next * cell).sum(1, keepdim=True) * g_next * (1 - g_next)
+                grad_memory.scatter_(1, write_at[t], 0.0)
+                read_center = reads[t][:, w]
+                d_wr[:, :D] = d_cell * read_center * sf * (1 - sf)
+                d_wr[:, D : 2 * D] = d_cell * (1 - tw * tw)
+                if direct:
+                    g_in = wr[:, 2 * D : 2 * D + 1]
+                    d_wr[:, 2 * D : 2 * D + 1] = (d_cell * symbol_hot[t]).sum(1, keepdim=True) * g_in * (1 - g_in)
+                d_read_center = d_cell * sf
+            else:
+                d_read_center = None
+            grad_write_weight_t.addmm_(hs[t + 1].T, d_wr)
+            grad_write_bias += d_wr.sum(0)
+            dh = grad_h[t] + dh_next + d_wr @ write_weight_t.T
+            da = grad_x[t]
+            if lstm:
+                i, f, o, g = acts[t].split(H, dim=1)
+                di, df, do, dg = da.split(H, dim=1)
+                dc.addcmul_(dh * o, 1 - tcs[t] * tcs[t])
+                torch.mul(dc, g, out=di).mul_(i * (1 - i))
+                torch.mul(dc, cs[t], out=df).mul_(f * (1 - f))
+                torch.mul(dh, tcs[t], out=do).mul_(o * (1 - o))
+                torch.mul(dc, i, out=dg).mul_(1 - g * g)
+                dc.mul_(f)
+                assert grad_hidden_weight_t is not None
+                grad_hidden_weight_t.addmm_(hs[t].T, da)
+                dh_next = da @ hidden_weight_t.T
+            else:
+                torch.mul(dh, 1 - acts[t] * acts[t], out=da)
+            read = reads[t].view(B, K * D)
+            grad_memory_weight_t.addmm_(read.T, da)
+            d_read = (da @ memory_weight_t.T).view(B, K, D)
+            if grad_reads is not None:
+                d_read = d_read + grad_reads[t]
+            if d_read_center is not None:
+                d_read[:, w] += d_read_center
+            grad_memory.scatter_add_(1, read_at[t], d_read)
+        return grad_x, grad_memory_weight_t, grad_hidden_weight_t, grad_write_weight_t, grad_write_bias, None
 
 
 class Baseline(nn.Module):

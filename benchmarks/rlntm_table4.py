@@ -1,0 +1,147 @@
+"""The RL-NTM's Table 4 (Zaremba & Sutskever 2015): which controller learns which task.
+
+Trains each RL-NTM preset (task x controller) on several seeds, `--jobs` runs at a time (each on one
+thread), until solved (curriculum at its top and greedy actions exact on at least 95% of 200 top-size
+problems) or 20,000 updates. Prints one row per run (updates, wall time, accuracy at the top size and
+at 2x and 5x it) and the paper's table: solved seeds per task and controller.
+
+    python benchmarks/rlntm_table4.py                                   # direct access, all five tasks
+    python benchmarks/rlntm_table4.py --controllers lstm --tasks copy,duplicated-input,reverse
+    python benchmarks/rlntm_table4.py --tasks copy --seeds 0 --set train.updates=5000
+
+Runs live in `--workdir`/PRESET-seedN; a finished run of the same preset and seed is reused and an
+unfinished one resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+
+import common
+import numpy as np
+
+from neuralprog import checkpoint
+from neuralprog.envs.tapes import get_tape_task
+from neuralprog.evaluate import evaluate
+from neuralprog.presets import RLNTMPreset
+from neuralprog.train import reinforce
+
+PAPER = {  # Table 4: solved by the controller?
+    ("copy", "lstm"): True,
+    ("duplicated-input", "lstm"): True,
+    ("reverse", "lstm"): False,
+    ("forward-reverse", "lstm"): False,
+    ("repeat-copy", "lstm"): False,
+}
+
+
+def train_one(job: tuple[str, list[str], int, str]) -> str:
+    """Train (or reuse, or resume) one run; returns its checkpoint path. Runs in a worker process."""
+    name, assignments, seed, workdir = job
+    chosen = common.preset(name, [*assignments, f"train.seed={seed}"])
+    assert isinstance(chosen, RLNTMPreset)
+    out = Path(workdir) / f"{name}-seed{seed}"
+    path = out / reinforce.CHECKPOINT_NAME
+    resume = False
+    if path.exists():
+        payload = checkpoint.load(path, kind="rlntm")
+        if payload.get("preset") != json.loads(json.dumps(asdict(chosen))):
+            raise SystemExit(f"{path} was trained with other settings; delete it or choose another --workdir")
+        if payload.get("finished"):
+            return str(path)
+        resume = True
+    common.info(f"training {name} seed {seed} into {out}")
+    return str(reinforce.train(chosen, out, resume=resume, log=common.info, progress=False))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tasks", default="copy,duplicated-input,reverse,repeat-copy,forward-reverse")
+    parser.add_argument("--controllers", default="direct", help="comma-separated: direct, lstm")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--jobs", type=int, default=2, help="runs trained at once (one thread each)")
+    parser.add_argument("--n", type=int, default=200, help="test problems per size")
+    parser.add_argument("--workdir", default="runs/rlntm")
+    parser.add_argument("--set", action="append", default=[], metavar="[PRESET:]SECTION.FIELD=VALUE")
+    parser.add_argument("--json", help="also write every run's figures to this file")
+    args = parser.parse_args()
+
+    tasks = [get_tape_task(t).name for t in args.tasks.split(",")]
+    controllers = args.controllers.split(",")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    names = [f"rlntm-{t}{'' if c == 'direct' else '-' + c}" for t in tasks for c in controllers]
+    jobs = [(name, args.set, seed, args.workdir) for name in names for seed in seeds]
+    # Longest first, so that the last runs to finish are short ones and --jobs stay busy.
+    cost = ["forward-reverse", "repeat-copy", "duplicated-input", "reverse", "copy"]
+    jobs.sort(key=lambda job: next(i for i, t in enumerate(cost) if job[0].startswith(f"rlntm-{t}")))
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        paths = list(pool.map(train_one, jobs))
+
+    rows, records = [], []
+    for (name, _, seed, _), path in zip(jobs, paths, strict=True):
+        payload = checkpoint.load(path, kind="rlntm")
+        model = checkpoint.load_rlntm(payload)
+        task = get_tape_task(payload["task"])
+        top = payload["preset"]["train"]["top_size"] or task.top_size
+        sizes = [top, 2 * top, 5 * top]
+        results = evaluate(model, task, sizes, args.n, seed=1000 + seed, batch=args.n)
+        record = {
+            "preset": name,
+            "task": task.name,
+            "controller": model.config.controller,
+            "seed": seed,
+            "solved": bool(payload["solved"]),
+            "updates": payload["update"],
+            "seconds": round(payload["elapsed"], 1),
+            "level": payload["curriculum"]["level"],
+            "accuracy": {r.size: r.accuracy for r in results},
+        }
+        records.append(record)
+        rows.append(
+            [
+                task.name,
+                record["controller"],
+                str(seed),
+                "yes" if record["solved"] else f"no (level {record['level']})",
+                f"{record['updates']:,}",
+                f"{record['seconds']:.0f}",
+                *[f"{100 * r.accuracy:.1f}%" for r in results],
+            ]
+        )
+    header = [
+        "task",
+        "controller",
+        "seed",
+        "solved",
+        "updates",
+        "seconds",
+        "acc@top",
+        "acc@2x top",
+        "acc@5x top",
+    ]
+    print(common.table(header, rows))
+    print()
+    summary = []
+    for task_name in tasks:
+        row = [task_name]
+        for controller in controllers:
+            runs = [r for r in records if r["task"] == task_name and r["controller"] == controller]
+            solved = sum(r["solved"] for r in runs)
+            paper = PAPER.get((task_name, controller), controller == "direct")
+            updates = [r["updates"] for r in runs if r["solved"]]
+            median = f", median {int(np.median(updates)):,} updates" if updates else ""
+            row.append(f"{solved}/{len(runs)} seeds{median} (paper: {'yes' if paper else 'no'})")
+        summary.append(row)
+    print(common.table(["task", *controllers], summary))
+    if args.json:
+        Path(args.json).write_text(json.dumps(records, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
