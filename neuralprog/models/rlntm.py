@@ -411,6 +411,8 @@ def rollout(model: RLNTM, tapes: TapeBatch, choose: Chooser) -> Episodes:
     lineage.reverse()
 
     def stack(log: list[torch.Tensor]) -> torch.Tensor:
+        if all(parent is None for parent in parents):
+            return torch.stack(log)
         return torch.stack([x[r] for x, r in zip(log, lineage, strict=True)])
 
     memory_pos = stack(memory_log) if memory_log else None
@@ -509,9 +511,9 @@ class _MemoryScan(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, memory_weight_t, hidden_weight_t, write_weight_t, write_bias, plan):  # type: ignore[override]
+    def forward(ctx, x, memory_weight_t, hidden_weight_t, write_weight_t, write_bias, plan):
         read_at, write_at, moved, symbol_hot, n_cells, w, direct = plan
-        T, B, G = x.shape
+        T, B, _ = x.shape
         D = symbol_hot.shape[2]
         K = read_at.shape[2]
         H = write_weight_t.shape[0]
@@ -545,16 +547,20 @@ class _MemoryScan(torch.autograd.Function):
                 memory.scatter_(1, write_at[t], cell[:, None])
                 if direct:
                     memory.scatter_add_(1, write_at[t + 1], (wr[:, 2 * D + 1 :] * moved[t] * cell)[:, None])
-        ctx.save_for_backward(memory_weight_t, hidden_weight_t, write_weight_t, hs, cs, tcs, acts, reads, cells, writes)
+        ctx.save_for_backward(
+            memory_weight_t, hidden_weight_t, write_weight_t, hs, cs, tcs, acts, reads, cells, writes
+        )
         ctx.plan = plan
         ctx.mark_non_differentiable(cells)
         return hs[1:], reads, cells
 
     @staticmethod
-    def backward(ctx, grad_h, grad_reads, _grad_cells):  # type: ignore[override]
-        memory_weight_t, hidden_weight_t, write_weight_t, hs, cs, tcs, acts, reads, cells, writes = ctx.saved_tensors
+    def backward(ctx, grad_h, grad_reads, _grad_cells):
+        memory_weight_t, hidden_weight_t, write_weight_t, hs, cs, tcs, acts, reads, cells, writes = (
+            ctx.saved_tensors
+        )
         read_at, write_at, moved, symbol_hot, n_cells, w, direct = ctx.plan
-        T, B, G = acts.shape
+        T, B, _ = acts.shape
         K, D = reads.shape[2], reads.shape[3]
         H = hs.shape[2]
         lstm = hidden_weight_t is not None
@@ -585,7 +591,9 @@ class _MemoryScan(torch.autograd.Function):
                 d_wr[:, D : 2 * D] = d_cell * (1 - tw * tw)
                 if direct:
                     g_in = wr[:, 2 * D : 2 * D + 1]
-                    d_wr[:, 2 * D : 2 * D + 1] = (d_cell * symbol_hot[t]).sum(1, keepdim=True) * g_in * (1 - g_in)
+                    d_wr[:, 2 * D : 2 * D + 1] = (
+                        (d_cell * symbol_hot[t]).sum(1, keepdim=True) * g_in * (1 - g_in)
+                    )
                 d_read_center = d_cell * sf
             else:
                 d_read_center = None

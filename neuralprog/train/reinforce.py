@@ -54,6 +54,30 @@ ONLINE_STEPS = 4096
 """Time steps the online baseline keeps a mean for (longer episodes share the last one)."""
 
 
+class OnlineBaseline:
+    """Variance reduction 2: a running mean of the future reward R_t at each time step t."""
+
+    def __init__(self, decay: float, device: torch.device):
+        self.decay = decay
+        """Weight of the old mean in each update."""
+        self.mean = torch.zeros(ONLINE_STEPS, device=device)
+
+    def values(self, steps: int) -> torch.Tensor:
+        """(steps,) the baseline of each time step."""
+        if steps <= ONLINE_STEPS:
+            return self.mean[:steps].clone()
+        return torch.cat([self.mean, self.mean[-1:].expand(steps - ONLINE_STEPS)])
+
+    @torch.no_grad()
+    def update(self, future: torch.Tensor, live: torch.Tensor) -> None:
+        """Fold in a batch's (T, B) future rewards, over the episodes live at each step."""
+        live = live.float()
+        mean = (future * live).sum(1) / live.sum(1).clamp(min=1)
+        n = min(len(mean), ONLINE_STEPS)
+        new = self.decay * self.mean[:n] + (1 - self.decay) * mean[:n]
+        self.mean[:n] = torch.where(live[:n].sum(1) > 0, new, self.mean[:n])
+
+
 def sampler(generator: torch.Generator, block: int = 32) -> Chooser:
     """Sample every action from its distribution: Gumbel-max on the masked logits, with the noise drawn
     `block` steps at a time."""
@@ -168,7 +192,7 @@ def _train(
     )
     rng = np.random.default_rng([cfg.seed, 1])
     generator = torch.Generator(device=dev).manual_seed(cfg.seed)
-    online = torch.zeros(ONLINE_STEPS, device=dev)
+    online = OnlineBaseline(cfg.online_decay, dev)
     update, elapsed, solved, accuracy = 0, 0.0, False, 0.0
     if state is not None:
         model.load_state_dict(state["model"])
@@ -178,7 +202,7 @@ def _train(
         curriculum.load_state(state["curriculum"])
         rng.bit_generator.state = json.loads(state["rng"])
         generator.set_state(state["generator"])
-        online = state["online_baseline"].to(dev)
+        online.mean = state["online_baseline"].to(dev)
         update, elapsed = state["update"], state["elapsed"]
         solved, accuracy = state["solved"], state["accuracy"]
         _truncate_metrics(out_dir / "metrics.jsonl", update)
@@ -199,7 +223,7 @@ def _train(
             curriculum=curriculum.state(),
             rng=json.dumps(rng.bit_generator.state),
             generator=generator.get_state(),
-            online_baseline=online.cpu(),
+            online_baseline=online.mean.cpu(),
             update=update,
             elapsed=elapsed,
             solved=solved,
@@ -221,12 +245,7 @@ def _train(
             rewards = scores.rewards(episodes).detach()
             future = returns(rewards, cfg.future_rewards)  # (T, B) R_t
             T = episodes.steps
-            step_online = (
-                online[:T].clone()
-                if T <= ONLINE_STEPS
-                else torch.cat([online, online[-1:].expand(T - ONLINE_STEPS)])
-            )
-            b = step_online[:, None] * cfg.online_baseline  # (T, B)
+            b = online.values(T)[:, None] * cfg.online_baseline  # (T, B)
             baseline_loss = torch.zeros((), device=dev)
             if cfg.offline_baseline:
                 predicted = baseline_net(episodes, scores.memory_reads)  # (T, B)
@@ -247,14 +266,7 @@ def _train(
             optimizer.step()
             if cfg.offline_baseline:
                 baseline_optimizer.step()
-            with torch.no_grad():  # the online baseline: a running mean of R_t over the live episodes
-                live = episodes.live.float()
-                mean = (future * live).sum(1) / live.sum(1).clamp(min=1)
-                seen = live.sum(1) > 0
-                n = min(T, ONLINE_STEPS)
-                online[:n] = torch.where(
-                    seen[:n], cfg.online_decay * online[:n] + (1 - cfg.online_decay) * mean[:n], online[:n]
-                )
+            online.update(future, episodes.live)
             update += 1
 
             # Curriculum, metrics, the solved check, checkpoints.
@@ -277,6 +289,8 @@ def _train(
                 "train/steps": T,
             }
             bar.advance(update, loss=-reward, acc=1 - batch_loss01)
+            if update % cfg.eval_every == 0 and not curriculum.at_top:
+                bar.note(update, f"level {curriculum.level}  0-1 loss {batch_loss01:.3f}  steps {T}")
             if curriculum.at_top and update % cfg.eval_every == 0:
                 eval_rng = np.random.default_rng([cfg.seed, 2, update])
                 problems = task.problems(*task.sample_arrays(eval_rng, np.full(cfg.solve_problems, top)))
