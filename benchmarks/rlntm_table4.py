@@ -55,7 +55,7 @@ def train_one(job: tuple[str, list[str], int, str]) -> str:
             return str(path)
         resume = True
     common.info(f"training {name} seed {seed} into {out}")
-    return str(reinforce.train(chosen, out, resume=resume, log=common.info, progress=False))
+    return str(reinforce.train(chosen, out, resume=resume, log=common.info, progress=True))
 
 
 def main() -> None:

@@ -406,20 +406,24 @@ def cmd_envs(args: argparse.Namespace) -> None:
 
 
 def cmd_gradcheck(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from neuralprog.envs.tapes import TAPE_TASKS, get_tape_task
     from neuralprog.models.rlntm import RLNTMConfig
     from neuralprog.train.gradcheck import TOLERANCE, check, wrong_action_log_probs
 
     tasks = list(TAPE_TASKS) if args.task == "all" else [get_tape_task(args.task).name]
     controllers = ["lstm", "direct", "feedforward"] if args.controller == "all" else [args.controller]
-    if args.size < 1 or args.size > 2 or args.extra_steps < 0 or args.extra_steps > 2:
+    if args.size not in (None, 1, 2) or not 0 <= args.extra_steps <= 2:
         raise UserError("--size must be 1 or 2 and --extra-steps 0..2 (the enumeration grows exponentially)")
     log_probs = wrong_action_log_probs if args.estimator == "wrong-action" else None
     print(f"estimator: {args.estimator}; pass: relative error < {TOLERANCE:g} on every direction")
     failed = 0
     for name in tasks:
         task = get_tape_task(name)
-        problem = task.sample(__import__("numpy").random.default_rng(args.seed), args.size)
+        # Two symbols tell copy, reverse and duplicated-input apart; the larger action spaces take one.
+        size = args.size or (1 if task.memory or task.name == "repeat-copy" else 2)
+        problem = task.sample(np.random.default_rng(args.seed), size)
         for controller in controllers:
             r = check(
                 task, RLNTMConfig(controller=controller), [problem], args.extra_steps, args.seed, log_probs
@@ -589,7 +593,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--task", default="all", help="a tape task, or all (default)")
     p.add_argument("--controller", default="all", choices=["all", "lstm", "direct", "feedforward"])
-    p.add_argument("--size", type=int, default=1, help="symbols in the problem (1 or 2)")
+    p.add_argument(
+        "--size",
+        type=int,
+        help="symbols in the problem, 1 or 2 (default: 2, or 1 for repeat-copy and forward-reverse)",
+    )
     p.add_argument("--extra-steps", type=int, default=1, help="step bound beyond the target length (0-2)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
