@@ -21,8 +21,10 @@ autograd: one controller step per time step for all episodes at once, the action
 action sequences). It records only what the controller read and the actions. `score` then recomputes
 the same controller outputs with autograd from those records: without memory the controller's inputs
 are all known in advance, so the whole (T, B) sequence goes through one LSTM call (`lstm_sequence`, a
-hand-written backward) instead of T autograd steps; with memory it steps through time, since what is
-read depends on what was written. A test checks that both passes give the same logits.
+hand-written backward) instead of T autograd steps; with memory it replays the reads, the controller
+state and the writes through time (`_MemoryScan`, also hand-written), since what is read depends on
+what was written. A test checks that both passes give the same logits, and `neuralprog gradcheck`
+checks the gradients.
 
 `Baseline` is the paper's offline baseline network: an LSTM that first reads the whole input tape (in
 reverse) and then runs beside the controller on the same inputs, predicting the future reward b_t at
