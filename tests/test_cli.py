@@ -27,7 +27,7 @@ def _one_line_error(code, err, pattern):
 
 
 @pytest.mark.parametrize(
-    "verb", ["train", "eval", "solve", "trace", "verify", "extend", "demo", "envs", "data"]
+    "verb", ["train", "eval", "solve", "trace", "verify", "extend", "demo", "envs", "data", "gradcheck"]
 )
 def test_every_verb_has_help_with_an_example(verb):
     result = subprocess.run([*CLI, verb, "--help"], capture_output=True, text=True)
@@ -35,9 +35,11 @@ def test_every_verb_has_help_with_an_example(verb):
     assert "example:" in result.stdout and "neuralprog" in result.stdout
 
 
-def test_envs_lists_addition(capsys):
+def test_envs_lists_addition_and_the_tapes(capsys):
     code, out, _ = _run(capsys, "envs")
     assert code == 0 and "neuralprog/Addition-v0" in out
+    assert "neuralprog/ForwardReverse-v0" in out and "tasks: forward-reverse" in out
+    assert "neuralprog/gym-ReversedAddition3-v0" in out
 
 
 def test_unknown_preset_lists_the_presets(capsys, tmp_path):

@@ -6,8 +6,8 @@ the observation is the symbol under the read head (`base` when the head is off t
 episode ends when the last target is written, and running past the time limit (input width + target
 length + 4 steps) earns -1 and truncates it. What differs: Gym grew each env's problem length inside
 reset() by a curriculum shared across instances; here the length comes in through
-`reset(options={"size": n})` (default: drawn from 2..4, Gym's starting range), and curricula stay
-outside environments.
+`reset(options={"size": n})` (default: drawn from Gym's starting range, 2..4, Reverse 1..3), and
+curricula stay outside environments.
 
 Tasks (base, target): Copy (5, the input), DuplicatedInput (5, every second symbol of an input made of
 pairs), Reverse (2, the input reversed), RepeatCopy (5, x + reversed(x) + x), ReversedAddition (3, the
@@ -85,7 +85,8 @@ class AlgorithmicEnv(gym.Env):
         if "input" in options:
             self.input = self._parse(options["input"])
         else:
-            size = int(options.get("size", self.np_random.integers(2, 5)))
+            start = 1 if self.task == "Reverse" else 2  # Gym's starting minimum lengths
+            size = int(options.get("size", start + self.np_random.integers(0, 3)))
             if size < 1:
                 raise ValueError(f"size must be at least 1, got {size}")
             self.input = self._generate(size)
