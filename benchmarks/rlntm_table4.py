@@ -70,6 +70,9 @@ def main() -> None:
     parser.add_argument("--workdir", default="runs/rlntm")
     parser.add_argument("--set", action="append", default=[], metavar="[PRESET:]SECTION.FIELD=VALUE")
     parser.add_argument("--json", help="also write every run's figures to this file")
+    parser.add_argument(
+        "--report", action="store_true", help="train nothing: report the finished runs, list the others"
+    )
     args = parser.parse_args()
 
     tasks = [get_tape_task(t).name for t in args.tasks.split(",")]
@@ -82,12 +85,23 @@ def main() -> None:
     cost = ["copy", "reverse", "duplicated-input", "repeat-copy", "forward-reverse"]
     jobs.sort(key=lambda job: next(i for i, t in enumerate(cost) if job[0].startswith(f"rlntm-{t}")))
     jobs.insert(0, jobs.pop(next(i for i, job in enumerate(jobs) if job[0] == jobs[-1][0])))
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        paths = list(pool.map(train_one, jobs))
+    if args.report:
+        paths = [str(Path(job[3]) / f"{job[0]}-seed{job[2]}" / reinforce.CHECKPOINT_NAME) for job in jobs]
+    else:
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            paths = list(pool.map(train_one, jobs))
 
     rows, records = [], []
     for (name, _, seed, _), path in zip(jobs, paths, strict=True):
-        payload = checkpoint.load(path, kind="rlntm")
+        payload = checkpoint.load(path, kind="rlntm") if Path(path).exists() else None
+        if payload is None or not payload.get("finished"):
+            progress = (
+                f"at update {payload['update']:,}, level {payload['curriculum']['level']}" if payload else ""
+            )
+            rows.append(
+                [name.removeprefix("rlntm-"), "", str(seed), f"unfinished {progress}", "", "", "", "", ""]
+            )
+            continue
         model = checkpoint.load_rlntm(payload)
         task = get_tape_task(payload["task"])
         top = payload["preset"]["train"]["top_size"] or task.top_size
@@ -134,6 +148,9 @@ def main() -> None:
         row = [task_name]
         for controller in controllers:
             runs = [r for r in records if r["task"] == task_name and r["controller"] == controller]
+            if not runs:
+                row.append("no finished run")
+                continue
             solved = sum(r["solved"] for r in runs)
             paper = PAPER.get((task_name, controller), controller == "direct")
             updates = [r["updates"] for r in runs if r["solved"]]
