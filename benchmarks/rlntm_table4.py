@@ -27,7 +27,7 @@ import numpy as np
 from neuralprog import checkpoint
 from neuralprog.envs.tapes import get_tape_task
 from neuralprog.evaluate import evaluate
-from neuralprog.presets import RLNTMPreset
+from neuralprog.presets import RLNTMPreset, get_preset
 from neuralprog.train import reinforce
 
 PAPER = {  # Table 4: solved by the controller?
@@ -98,9 +98,10 @@ def main() -> None:
             progress = (
                 f"at update {payload['update']:,}, level {payload['curriculum']['level']}" if payload else ""
             )
-            rows.append(
-                [name.removeprefix("rlntm-"), "", str(seed), f"unfinished {progress}", "", "", "", "", ""]
-            )
+            chosen = get_preset(name)
+            assert isinstance(chosen, RLNTMPreset)
+            status = f"unfinished {progress}".strip()
+            rows.append([chosen.task, chosen.model.controller, str(seed), status, "", "", "", "", ""])
             continue
         model = checkpoint.load_rlntm(payload)
         task = get_tape_task(payload["task"])
