@@ -234,6 +234,41 @@ def sum_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return flat.view(*index.shape[:-1], table.shape[1])
 
 
+def _lstm_forward_step(
+    a: torch.Tensor, c: torch.Tensor, c_out: torch.Tensor, tc_out: torch.Tensor, h_out: torch.Tensor
+) -> None:
+    """One LSTM step in place: `a` (B, 4H) pre-activations become the activated gates (i, f, o, g);
+    writes the new cell state, its tanh and the new state into the given outputs."""
+    H = c.shape[1]
+    a[:, : 3 * H].sigmoid_()
+    a[:, 3 * H :].tanh_()
+    i, f, o, g = a.split(H, dim=1)
+    torch.mul(f, c, out=c_out).addcmul_(i, g)
+    torch.tanh(c_out, out=tc_out)
+    torch.mul(o, tc_out, out=h_out)
+
+
+def _lstm_backward_step(
+    acts: torch.Tensor,
+    c_prev: torch.Tensor,
+    tc: torch.Tensor,
+    dh: torch.Tensor,
+    dc: torch.Tensor,
+    da: torch.Tensor,
+) -> None:
+    """The gradient of one LSTM step: from dL/dh_t (dh) and dL/dc_t flowing from later steps (dc, updated
+    in place to dL/dc_{t-1}), writes dL/d(pre-activations) into `da` (B, 4H)."""
+    H = dh.shape[1]
+    i, f, o, g = acts.split(H, dim=1)
+    di, df, do, dg = da.split(H, dim=1)
+    dc.addcmul_(dh * o, 1 - tc * tc)  # dL/dc_t
+    torch.mul(dc, g, out=di).mul_(i * (1 - i))
+    torch.mul(dc, c_prev, out=df).mul_(f * (1 - f))
+    torch.mul(dh, tc, out=do).mul_(o * (1 - o))
+    torch.mul(dc, i, out=dg).mul_(1 - g * g)
+    dc.mul_(f)  # dL/dc_{t-1}
+
+
 class _LSTMSequence(torch.autograd.Function):
     """An LSTM over a whole sequence whose input projections are given, with a hand-written backward: T
     steps of a few in-place tensor ops each way, instead of an autograd graph of T x 15 nodes. Gate
@@ -248,12 +283,7 @@ class _LSTMSequence(torch.autograd.Function):
         hs = x.new_zeros(T + 1, B, H)
         for t in range(T):
             a = torch.addmm(x[t], hs[t], weight_t, out=acts[t])  # (B, 4H)
-            a[:, : 3 * H].sigmoid_()
-            a[:, 3 * H :].tanh_()
-            i, f, o, g = a.split(H, dim=1)
-            torch.mul(f, cs[t], out=cs[t + 1]).addcmul_(i, g)
-            torch.tanh(cs[t + 1], out=tcs[t])
-            torch.mul(o, tcs[t], out=hs[t + 1])
+            _lstm_forward_step(a, cs[t], cs[t + 1], tcs[t], hs[t + 1])
         ctx.save_for_backward(weight_t, hs, cs, tcs, acts)
         return hs[1:]
 
@@ -266,14 +296,7 @@ class _LSTMSequence(torch.autograd.Function):
         dh = grad_h[T - 1].clone()
         dc = torch.zeros_like(dh)
         for t in reversed(range(T)):
-            i, f, o, g = acts[t].split(H, dim=1)
-            di, df, do, dg = grad_x[t].split(H, dim=1)
-            dc.addcmul_(dh * o, 1 - tcs[t] * tcs[t])  # dL/dc_t
-            torch.mul(dc, g, out=di).mul_(i * (1 - i))
-            torch.mul(dc, cs[t], out=df).mul_(f * (1 - f))
-            torch.mul(dh, tcs[t], out=do).mul_(o * (1 - o))
-            torch.mul(dc, i, out=dg).mul_(1 - g * g)
-            dc.mul_(f)  # dL/dc_{t-1}
+            _lstm_backward_step(acts[t], cs[t], tcs[t], dh, dc, grad_x[t])
             if t:
                 dh = torch.addmm(grad_h[t - 1], grad_x[t], weight_t.T)  # dL/dh_{t-1}
         grad_weight_t = hs[:-1].reshape(T * B, H).T @ grad_x.reshape(T * B, G)
@@ -529,13 +552,7 @@ class _MemoryScan(torch.autograd.Function):
             torch.gather(memory, 1, read_at[t], out=reads[t])
             a = torch.addmm(x[t], reads[t].view(B, K * D), memory_weight_t, out=acts[t])
             if lstm:
-                a.addmm_(hs[t], hidden_weight_t)
-                a[:, : 3 * H].sigmoid_()
-                a[:, 3 * H :].tanh_()
-                i, f, o, g = a.split(H, dim=1)
-                torch.mul(f, cs[t], out=cs[t + 1]).addcmul_(i, g)
-                torch.tanh(cs[t + 1], out=tcs[t])
-                torch.mul(o, tcs[t], out=hs[t + 1])
+                _lstm_forward_step(a.addmm_(hs[t], hidden_weight_t), cs[t], cs[t + 1], tcs[t], hs[t + 1])
             else:
                 hs[t + 1] = a.tanh_()
             wr = torch.addmm(write_bias, hs[t + 1], write_weight_t, out=writes[t])
@@ -604,14 +621,7 @@ class _MemoryScan(torch.autograd.Function):
             dh = grad_h[t] + dh_next + d_wr @ write_weight_t.T
             da = grad_x[t]
             if lstm:
-                i, f, o, g = acts[t].split(H, dim=1)
-                di, df, do, dg = da.split(H, dim=1)
-                dc.addcmul_(dh * o, 1 - tcs[t] * tcs[t])
-                torch.mul(dc, g, out=di).mul_(i * (1 - i))
-                torch.mul(dc, cs[t], out=df).mul_(f * (1 - f))
-                torch.mul(dh, tcs[t], out=do).mul_(o * (1 - o))
-                torch.mul(dc, i, out=dg).mul_(1 - g * g)
-                dc.mul_(f)
+                _lstm_backward_step(acts[t], cs[t], tcs[t], dh, dc, da)
                 assert grad_hidden_weight_t is not None
                 grad_hidden_weight_t.addmm_(hs[t].T, da)
                 dh_next = da @ hidden_weight_t.T
