@@ -31,51 +31,31 @@ class CheckpointError(ValueError):
 
 def save(path: str | Path, model: NPI, task: str, env: str, programs: ProgramSet, **extra: Any) -> Path:
     """Write a checkpoint atomically. `extra` holds plain values (preset, progress, optimizer state...)."""
-    path = Path(path)
-    payload = {
-        "format": FORMAT,
-        "version": VERSION,
-        "library_version": __version__,
-        "task": task,
-        "model_kind": "npi",
-        "env": env,
-        "programs": programs.to_json(),
-        "model_config": asdict(model.config),
-        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        **extra,
-    }
-    return _write(path, payload)
+    return _write(Path(path), _payload("npi", task, model, env=env, programs=programs.to_json(), **extra))
 
 
 def save_seq2seq(path: str | Path, model: Seq2Seq, task: str, **extra: Any) -> Path:
     """Write a seq2seq baseline's checkpoint atomically; `extra` as for `save`."""
-    payload = {
-        "format": FORMAT,
-        "version": VERSION,
-        "library_version": __version__,
-        "task": task,
-        "model_kind": "seq2seq",
-        "model_config": asdict(model.config),
-        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        **extra,
-    }
-    return _write(Path(path), payload)
+    return _write(Path(path), _payload("seq2seq", task, model, **extra))
 
 
 def save_rlntm(path: str | Path, model: RLNTM, task: str, env: str, **extra: Any) -> Path:
     """Write an RL-NTM checkpoint atomically; `extra` as for `save` (baseline network, optimizers...)."""
-    payload = {
+    return _write(Path(path), _payload("rlntm", task, model, env=env, **extra))
+
+
+def _payload(kind: str, task: str, model: NPI | Seq2Seq | RLNTM, **fields: Any) -> dict:
+    """What every checkpoint holds (format, versions, task, model kind, config and weights) and `fields`."""
+    return {
         "format": FORMAT,
         "version": VERSION,
         "library_version": __version__,
         "task": task,
-        "model_kind": "rlntm",
-        "env": env,
+        "model_kind": kind,
         "model_config": asdict(model.config),
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        **extra,
+        **fields,
     }
-    return _write(Path(path), payload)
 
 
 def _write(path: Path, payload: dict) -> Path:
