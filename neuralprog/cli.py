@@ -224,7 +224,9 @@ def cmd_trace(args: argparse.Namespace) -> None:
         problem = task.parse(json.loads(args.problem))
     except json.JSONDecodeError as e:
         raise UserError(f"--problem is not valid JSON ({e.msg}); example: {task.problem_example}") from None
-    if not hasattr(model, "program_keys"):  # an RL-NTM: the paper's Figure 7 view
+    from neuralprog.models.rlntm import RLNTM
+
+    if isinstance(model, RLNTM):  # the paper's Figure 7 view
         from neuralprog.train.reinforce import trace
 
         if args.oracle:

@@ -111,10 +111,9 @@ class RLNTM(nn.Module):
         self.head = nn.Linear(H, self.control_size + VOCAB)
         self.direct_scale = nn.Parameter(torch.empty(2)) if self.direct else None
         """How strongly the gated symbol and memory paths push the prediction logits."""
-        self.register_buffer("read_offsets", READ_VOCAB * torch.arange(K), persistent=False)
-        self.register_buffer(
-            "action_offsets", K * READ_VOCAB + 3 * torch.arange(ACTION_SLOTS), persistent=False
-        )
+        read_offsets, action_offsets = row_offsets(K)
+        self.register_buffer("read_offsets", read_offsets, persistent=False)
+        self.register_buffer("action_offsets", action_offsets, persistent=False)
         mask = torch.zeros(ACTION_SLOTS, 3)
         mask[OUTPUT, 2] = NEG_INF  # the output head has two actions
         if not config.memory:
@@ -137,7 +136,7 @@ class RLNTM(nn.Module):
 
     def read_index(self, symbols: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
         """(..., K) symbols read and (..., 3) previous actions -> (..., K + 3) rows of `read_table`."""
-        return torch.cat([symbols + self.read_offsets, previous + self.action_offsets], dim=-1)
+        return read_rows(symbols, previous, self.read_offsets, self.action_offsets)
 
     def step(
         self, index: torch.Tensor, memory_read: torch.Tensor | None, h: torch.Tensor, c: torch.Tensor
@@ -202,6 +201,21 @@ class RLNTM(nn.Module):
             if cell is not None:
                 logits = logits + gates[..., 2:3] * self.direct_scale[1] * cell[..., :VOCAB]
         return logits
+
+
+def row_offsets(K: int, device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where each read slot's rows start in a read table: K input-symbol slots of READ_VOCAB rows, then
+    the 3 previous actions of 3 rows each."""
+    read = READ_VOCAB * torch.arange(K, device=device)
+    return read, K * READ_VOCAB + 3 * torch.arange(ACTION_SLOTS, device=device)
+
+
+def read_rows(
+    symbols: torch.Tensor, previous: torch.Tensor, read_offsets: torch.Tensor, action_offsets: torch.Tensor
+) -> torch.Tensor:
+    """(..., K) symbols read and (..., 3) previous actions -> (..., K + 3) rows of a read table (the
+    controller's and the baseline network's share the layout)."""
+    return torch.cat([symbols + read_offsets, previous + action_offsets], dim=-1)
 
 
 def symbol_one_hot(symbol: torch.Tensor, size: int, dtype: torch.dtype) -> torch.Tensor:
@@ -364,6 +378,13 @@ class Episodes:
         return self.tapes.bound - t <= self.tapes.target_length - self.emitted_before
 
     @cached_property
+    def read_rows(self) -> torch.Tensor:
+        """(T, B, K + 3) what the controller read at each step, as rows of a read table."""
+        return read_rows(
+            self.symbols, self.previous, *row_offsets(self.symbols.shape[-1], self.symbols.device)
+        )
+
+    @cached_property
     def previous(self) -> torch.Tensor:
         """(T, B, 3) the actions of the step before (STAY, STAY, 0 at the first)."""
         first = torch.full_like(self.actions[:1], STAY)
@@ -475,7 +496,7 @@ def choices(action_logits: torch.Tensor, episodes: Episodes) -> torch.Tensor:
 
 def score(model: RLNTM, episodes: Episodes) -> Scores:
     """Recompute the controller's outputs along recorded episodes, with autograd."""
-    index = model.read_index(episodes.symbols, episodes.previous)  # (T, B, K + 3)
+    index = episodes.read_rows  # (T, B, K + 3)
     symbol = episodes.symbols[..., model.window]  # (T, B) under the input head
     x = sum_rows(model.read_table, index) + model.bias  # (T, B, G)
     mask = action_mask(model, episodes.forced)
@@ -639,9 +660,6 @@ class _MemoryScan(torch.autograd.Function):
 
 
 class Baseline(nn.Module):
-    read_offsets: torch.Tensor
-    action_offsets: torch.Tensor
-
     """The offline baseline (paper, appendix A): reads the whole input tape in reverse, then runs beside
     the controller on the same inputs and predicts the future reward b_t before the action at t."""
 
@@ -654,10 +672,6 @@ class Baseline(nn.Module):
         self.memory_in = nn.Linear(K * config.cell_size, 4 * H, bias=False) if config.memory else None
         self.recurrent = nn.Linear(H, 4 * H)
         self.out = nn.Linear(H, 1)
-        self.register_buffer("read_offsets", READ_VOCAB * torch.arange(K), persistent=False)
-        self.register_buffer(
-            "action_offsets", K * READ_VOCAB + 3 * torch.arange(ACTION_SLOTS), persistent=False
-        )
         for p in self.parameters():
             nn.init.normal_(p, std=config.init_std)
 
@@ -667,8 +681,9 @@ class Baseline(nn.Module):
         tapes = episodes.tapes
         L = int(tapes.input_length.max())
         tape = tapes.input[:, tapes.pad : tapes.pad + L].flip(1).T  # (L, B)
-        index = torch.cat([episodes.symbols + self.read_offsets, episodes.previous + self.action_offsets], -1)
-        x = torch.cat([sum_rows(self.tape_table, tape[..., None]), sum_rows(self.read_table, index)])
+        x = torch.cat(
+            [sum_rows(self.tape_table, tape[..., None]), sum_rows(self.read_table, episodes.read_rows)]
+        )
         if self.memory_in is not None and memory_reads is not None:
             x = x + F.pad(self.memory_in(memory_reads), (0, 0, 0, 0, L, 0))
         h = lstm_sequence(x + self.recurrent.bias, self.recurrent.weight)[L:]  # (L + T, B, 4H) -> (T, B, H)
