@@ -46,8 +46,8 @@ from neuralprog.train.supervised import (
     CHECKPOINT_NAME,
     TrainingError,
     _Progress,
-    _same_run,
     _truncate_metrics,
+    open_run,
 )
 
 ONLINE_STEPS = 4096
@@ -164,20 +164,7 @@ def _train(
     dev = torch.device(device)
     preset_json = json.loads(json.dumps(asdict(preset)))
 
-    state = None
-    if resume:
-        if not ckpt_path.exists():
-            raise TrainingError(f"nothing to resume: {ckpt_path} does not exist")
-        state = checkpoint.load(ckpt_path, task=task.name, kind="rlntm")
-        if not _same_run(state.get("preset"), preset_json):
-            raise TrainingError(
-                f"{ckpt_path} was trained with another preset or overrides; resume with the same ones"
-                " (only train.updates may change, to extend a run)"
-            )
-    elif out_dir.exists() and any(out_dir.iterdir()):
-        raise TrainingError(f"{out_dir} already exists; pass --resume to continue it or choose another --out")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "config.json").write_text(json.dumps(preset_json, indent=2) + "\n")
+    state = open_run(out_dir, preset_json, task.name, "rlntm", resume)
 
     # Model, baseline network, optimizers, curriculum, random streams; restored when resuming.
     torch.manual_seed(cfg.seed)

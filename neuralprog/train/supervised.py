@@ -173,20 +173,7 @@ def train(
             raise TrainingError(f"train.repair_traces needs a task with a verification set: {e}") from None
     dev = torch.device(device)
 
-    state = None
-    if resume:
-        if not ckpt_path.exists():
-            raise TrainingError(f"nothing to resume: {ckpt_path} does not exist")
-        state = checkpoint.load(ckpt_path, task=task.name)
-        if not _same_run(state.get("preset"), _preset_json(preset)):
-            raise TrainingError(
-                f"{ckpt_path} was trained with another preset or overrides; resume with the same ones"
-                " (only train.updates may change, to extend a run)"
-            )
-    elif out_dir.exists() and any(out_dir.iterdir()):
-        raise TrainingError(f"{out_dir} already exists; pass --resume to continue it or choose another --out")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "config.json").write_text(json.dumps(_preset_json(preset), indent=2) + "\n")
+    state = open_run(out_dir, _preset_json(preset), task.name, "npi", resume)
 
     # Data: oracle traces (generated from the seed unless given), plus the counterexamples added so far
     # (see train.repair_traces), split into frames.
@@ -330,6 +317,28 @@ def train(
     path = save(finished=True)
     log(f"trained {update} updates in {elapsed:.1f}s")
     return path
+
+
+def open_run(out_dir: Path, preset_json: dict, task: str, kind: str, resume: bool) -> dict | None:
+    """Prepare a run directory and write its config.json. Resuming returns the checkpoint to continue
+    from, which must be of the same preset (only train.updates may change); a new run needs a new or
+    empty directory."""
+    ckpt_path = out_dir / CHECKPOINT_NAME
+    state = None
+    if resume:
+        if not ckpt_path.exists():
+            raise TrainingError(f"nothing to resume: {ckpt_path} does not exist")
+        state = checkpoint.load(ckpt_path, task=task, kind=kind)
+        if not _same_run(state.get("preset"), preset_json):
+            raise TrainingError(
+                f"{ckpt_path} was trained with another preset or overrides; resume with the same ones"
+                " (only train.updates may change, to extend a run)"
+            )
+    elif out_dir.exists() and any(out_dir.iterdir()):
+        raise TrainingError(f"{out_dir} already exists; pass --resume to continue it or choose another --out")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.json").write_text(json.dumps(preset_json, indent=2) + "\n")
+    return state
 
 
 def _counterexamples(model: NPI, task: Task, max_size: int, budget: int) -> tuple[list[dict], bool]:
