@@ -275,15 +275,18 @@ def _lstm_backward_step(
     dim: int,
 ) -> None:
     """The gradient of one LSTM step: from dL/dh_t (dh) and dL/dc_t flowing from later steps (dc, updated
-    in place to dL/dc_{t-1}), writes dL/d(pre-activations) into `da`, gates along `dim`."""
+    in place to dL/dc_{t-1}), writes dL/d(pre-activations) into `da`, gates along `dim`. Derivatives as
+    x - x*x and 1 - x*x via addcmul: no `1 - x` with its scalar conversion."""
     H = dh.shape[dim]
     i, f, o, g = acts.split(H, dim=dim)
     di, df, do, dg = da.split(H, dim=dim)
-    dc.addcmul_(dh * o, 1 - tc * tc)  # dL/dc_t
-    torch.mul(dc, g, out=di).mul_(i * (1 - i))
-    torch.mul(dc, c_prev, out=df).mul_(f * (1 - f))
-    torch.mul(dh, tc, out=do).mul_(o * (1 - o))
-    torch.mul(dc, i, out=dg).mul_(1 - g * g)
+    dc.addcmul_(dh * o, torch.addcmul(torch.ones_like(tc), tc, tc, value=-1))  # dL/dc_t
+    torch.mul(dc, g, out=di)
+    torch.mul(dc, c_prev, out=df)
+    torch.mul(dh, tc, out=do)
+    sigmoids = acts.narrow(dim, 0, 3 * H)
+    da.narrow(dim, 0, 3 * H).mul_(torch.addcmul(sigmoids, sigmoids, sigmoids, value=-1))
+    torch.mul(dc, i, out=dg).mul_(torch.addcmul(torch.ones_like(g), g, g, value=-1))
     dc.mul_(f)  # dL/dc_{t-1}
 
 
@@ -306,9 +309,9 @@ class _LSTMSequence(torch.autograd.Function):
             torch.add(chunk.transpose(1, 2), bias[:, None], out=part)
         cs, tcs = acts.new_zeros(T + 1, H, B), acts.new_empty(T, H, B)  # cell states, tanh of them
         hs = acts.new_zeros(T + 1, H, B)
+        a, c, tc, h = acts.unbind(), cs.unbind(), tcs.unbind(), hs.unbind()  # per-step views, made once
         for t in range(T):
-            a = acts[t].addmm_(weight, hs[t])  # (4H, B)
-            _lstm_forward_step(a, cs[t], cs[t + 1], tcs[t], hs[t + 1], dim=0)
+            _lstm_forward_step(a[t].addmm_(weight, h[t]), c[t], c[t + 1], tc[t], h[t + 1], dim=0)
         ctx.save_for_backward(weight, hs, cs, tcs, acts)
         ctx.lengths = lengths
         return hs[1:].transpose(1, 2)
@@ -321,10 +324,11 @@ class _LSTMSequence(torch.autograd.Function):
         grad_x = torch.empty_like(acts)
         dh = grad_h[T - 1].clone()
         dc = torch.zeros_like(dh)
+        a, c, tc, da, gh = acts.unbind(), cs.unbind(), tcs.unbind(), grad_x.unbind(), grad_h.unbind()
         for t in reversed(range(T)):
-            _lstm_backward_step(acts[t], cs[t], tcs[t], dh, dc, grad_x[t], dim=0)
+            _lstm_backward_step(a[t], c[t], tc[t], dh, dc, da[t], dim=0)
             if t:
-                dh = torch.addmm(grad_h[t - 1], weight.T, grad_x[t])  # dL/dh_{t-1}
+                dh = torch.addmm(gh[t - 1], weight.T, da[t])  # dL/dh_{t-1}
         grad_weight = torch.bmm(grad_x, hs[:-1].transpose(1, 2)).sum(0)
         grad_chunks = [part.transpose(1, 2) for part in grad_x.split(ctx.lengths)]
         return grad_x.sum((0, 2)), grad_weight, *grad_chunks
