@@ -219,9 +219,10 @@ class RLNTMTrainConfig:
     checkpoint_every: int = 500
     """Updates between checkpoints (a crash loses at most this many)."""
     threads: int = 1
-    """CPU threads torch uses while training. The model is tiny: one thread is about as fast as two,
-    and does not slow to a crawl when another process holds a core. A run repeats exactly only with
-    the same thread count, so it is part of the config."""
+    """CPU threads of the trainer. With 2 or more, the offline baseline network (whose graph is
+    separate from the controller's) runs on a thread of its own beside the controller's pass, and torch
+    uses threads - 1 for each op. One thread does not slow to a crawl when another process holds a
+    core. A run repeats exactly only with the same thread count, so it is part of the config."""
     seed: int = 0
     """Seed of the initial weights, the problems and the sampled actions."""
 

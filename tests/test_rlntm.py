@@ -134,10 +134,15 @@ def test_curriculum_mixture_promotion_and_refractory_period():
     assert (off.sizes(np.random.default_rng(0), 100) == 8).all() and off.at_top
 
 
-def _short(updates, *extra):
-    return override(
-        get_preset("rlntm-reverse"), [f"train.updates={updates}", "train.checkpoint_every=10", *extra]
-    )
+def _short(updates, *extra, name="rlntm-reverse"):
+    return override(get_preset(name), [f"train.updates={updates}", "train.checkpoint_every=10", *extra])
+
+
+def _same_weights(*paths):
+    weights = [checkpoint.load(p, kind="rlntm") for p in paths]
+    for net in ("model", "baseline"):
+        for key in weights[0][net]:
+            assert all(torch.equal(weights[0][net][key], w[net][key]) for w in weights[1:]), key
 
 
 def test_training_is_deterministic_and_resume_continues_the_same_run(tmp_path):
@@ -145,12 +150,18 @@ def test_training_is_deterministic_and_resume_continues_the_same_run(tmp_path):
     again = train(_short(20), tmp_path / "b", log=quiet, progress=False)
     train(_short(10), tmp_path / "c", log=quiet, progress=False)
     resumed = train(_short(20), tmp_path / "c", resume=True, log=quiet, progress=False)
-    weights = [checkpoint.load(p, kind="rlntm")["model"] for p in (straight, again, resumed)]
-    for key in weights[0]:
-        assert torch.equal(weights[0][key], weights[1][key])
-        assert torch.equal(weights[0][key], weights[2][key])
+    _same_weights(straight, again, resumed)
     metrics = [json.loads(line) for line in (tmp_path / "c" / "metrics.jsonl").read_text().splitlines()]
     assert [m["update"] for m in metrics] == list(range(1, 21))
+
+
+@pytest.mark.parametrize("name", ["rlntm-reverse", "rlntm-forward-reverse"])
+def test_the_baseline_thread_changes_nothing_but_speed(tmp_path, name):
+    """train.threads=2 runs the baseline network on a thread of its own; the weights must be bit for bit
+    those of one thread (before and after the baseline reads the memory)."""
+    one = train(_short(6, name=name), tmp_path / "one", log=quiet, progress=False)
+    two = train(_short(6, "train.threads=2", name=name), tmp_path / "two", log=quiet, progress=False)
+    _same_weights(one, two)
 
 
 def test_non_finite_loss_stops_cleanly_and_keeps_the_last_checkpoint(tmp_path):

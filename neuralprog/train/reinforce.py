@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
@@ -127,6 +128,24 @@ def loss01(episodes: Episodes, scores: Scores) -> torch.Tensor:
     return wrong.sum(0) / episodes.tapes.target_length
 
 
+def _fit_baseline(
+    predicted: torch.Tensor, target: torch.Tensor, live: torch.Tensor, batch: int
+) -> torch.Tensor:
+    """Backpropagate the offline baseline's loss, sum_t (R_t - b_online_t - b_t)^2 over live steps, per
+    episode of the batch; returns the loss (detached)."""
+    loss = ((target - predicted) * live).square().sum() / batch
+    if torch.isfinite(loss):
+        loss.backward()
+    return loss.detach()
+
+
+def _run_now(fn: Callable[..., torch.Tensor], *args: object) -> Future:
+    """Call `fn` at once (no baseline thread), with a thread pool's interface."""
+    done: Future = Future()
+    done.set_result(fn(*args))
+    return done
+
+
 def model_config(task: TapeTask, preset: RLNTMPreset) -> RLNTMConfig:
     return RLNTMConfig(**asdict(preset.model), memory=task.memory, input_backward=task.input_backward)
 
@@ -148,7 +167,7 @@ def train(
             "train.batch_size, train.solve_problems and train.threads must be at least 1, train.updates >= 0"
         )
     threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads)
+    torch.set_num_threads(max(cfg.threads - 1, 1))
     try:
         return _train(preset, Path(out_dir), resume, device, log, progress)
     finally:
@@ -219,6 +238,11 @@ def _train(
         )
 
     choose = sampler(generator)
+    # The baseline network reads detached inputs and the controller sees its predictions detached: the
+    # two graphs share nothing, so with threads to spare the baseline's passes run beside the
+    # controller's (torch releases the GIL inside its ops), with the same result.
+    pool = ThreadPoolExecutor(1) if cfg.threads > 1 and cfg.offline_baseline else None
+    run_baseline = pool.submit if pool is not None else _run_now
     metrics = (out_dir / "metrics.jsonl").open("a")
     bar = _Progress(cfg.updates, update, enabled=progress, log=log)
     started = time.perf_counter() - elapsed
@@ -228,26 +252,33 @@ def _train(
             sizes = curriculum.sizes(rng, cfg.batch_size)
             tapes = TapeBatch(task, task.sample_arrays(rng, sizes), config.window, config.cell_size, dev)
             episodes = rollout(model, tapes, choose)
+            episodes.read_rows, episodes.live  # noqa: B018 (cached here, not raced for by two threads)
+            optimizer.zero_grad(set_to_none=True)
+            baseline_optimizer.zero_grad(set_to_none=True)
+            predicted = None
+            if cfg.offline_baseline and not config.memory:  # it reads no memory: start it now
+                predicted = run_baseline(baseline_net, episodes, None)
             scores = score(model, episodes)
+            if cfg.offline_baseline and config.memory:
+                predicted = run_baseline(baseline_net, episodes, scores.memory_reads)
             rewards = scores.rewards(episodes).detach()
             future = returns(rewards, cfg.future_rewards)  # (T, B) R_t
             T = episodes.steps
             b = online.values(T)[:, None] * cfg.online_baseline  # (T, B)
-            baseline_loss = torch.zeros((), device=dev)
-            if cfg.offline_baseline:
-                predicted = baseline_net(episodes, scores.memory_reads)  # (T, B)
-                residual = (future - b - predicted) * episodes.live
-                baseline_loss = residual.square().sum() / cfg.batch_size
-                b = b + predicted.detach()
+            fitted = None
+            if predicted is not None:
+                prediction = predicted.result()  # (T, B)
+                fitted = run_baseline(_fit_baseline, prediction, future - b, episodes.live, cfg.batch_size)
+                b = b + prediction.detach()
             loss = -surrogate(episodes, scores, b, cfg.future_rewards).sum() / cfg.batch_size
+            if torch.isfinite(loss):
+                loss.backward()
+            baseline_loss = fitted.result() if fitted is not None else torch.zeros((), device=dev)
             if not (torch.isfinite(loss) and torch.isfinite(baseline_loss)):
                 raise TrainingError(
                     f"non-finite loss at update {update + 1}; stopped. The last good checkpoint is "
                     f"{ckpt_path} (try a lower train.lr)"
                 )
-            optimizer.zero_grad(set_to_none=True)
-            baseline_optimizer.zero_grad(set_to_none=True)
-            (loss + baseline_loss).backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_controller)
             torch.nn.utils.clip_grad_norm_(baseline_net.parameters(), cfg.clip_baseline)
             optimizer.step()
@@ -292,6 +323,8 @@ def _train(
     finally:
         metrics.close()
         bar.close()
+        if pool is not None:
+            pool.shutdown()
     path = save(finished=True)
     verdict = "solved" if solved else f"not solved (curriculum level {curriculum.level} of {top})"
     log(f"{verdict} after {update} updates in {elapsed:.1f}s")
