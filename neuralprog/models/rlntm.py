@@ -226,8 +226,9 @@ def symbol_one_hot(symbol: torch.Tensor, size: int, dtype: torch.dtype) -> torch
 
 class _SumRows(torch.autograd.Function):
     """Sums of table rows: embedding_bag forward; backward one index_add_ per slot (column of the
-    index), which on a CPU is several times faster than embedding_bag's own backward, a single
-    index_add_ over all slots, or a multi-hot matrix product."""
+    index). On a CPU, for the RL-NTM's (4600 x 8) index and 100 columns, that took 0.9 ms, against 1.6
+    for a multi-hot matrix product, 2.4 for one index_add_ over all slots and 2.8 for embedding_bag's
+    own backward."""
 
     @staticmethod
     def forward(ctx, table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
