@@ -411,11 +411,10 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     import numpy as np
 
     from neuralprog.envs.tapes import TAPE_TASKS, get_tape_task
-    from neuralprog.models.rlntm import RLNTMConfig
-    from neuralprog.train.gradcheck import TOLERANCE, check, wrong_action_log_probs
+    from neuralprog.train.gradcheck import CONTROLLERS, TOLERANCE, check, wrong_action_log_probs
 
     tasks = list(TAPE_TASKS) if args.task == "all" else [get_tape_task(args.task).name]
-    controllers = ["lstm", "direct", "feedforward"] if args.controller == "all" else [args.controller]
+    controllers = list(CONTROLLERS) if args.controller == "all" else [args.controller]
     if args.size not in (None, 1, 2) or not 0 <= args.extra_steps <= 2:
         raise UserError("--size must be 1 or 2 and --extra-steps 0..2 (the enumeration grows exponentially)")
     log_probs = wrong_action_log_probs if args.estimator == "wrong-action" else None
@@ -427,9 +426,7 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
         size = args.size or (1 if task.memory or task.name == "repeat-copy" else 2)
         problem = task.sample(np.random.default_rng(args.seed), size)
         for controller in controllers:
-            r = check(
-                task, RLNTMConfig(controller=controller), [problem], args.extra_steps, args.seed, log_probs
-            )
+            r = check(task, CONTROLLERS[controller], [problem], args.extra_steps, args.seed, log_probs)
             failed += not r.passed
             verdict = "PASS" if r.passed else "FAIL"
             print(
@@ -594,7 +591,12 @@ def build_parser() -> argparse.ArgumentParser:
         "neuralprog gradcheck --task forward-reverse --controller all",
     )
     p.add_argument("--task", default="all", help="a tape task, or all (default)")
-    p.add_argument("--controller", default="all", choices=["all", "lstm", "direct", "feedforward"])
+    p.add_argument(
+        "--controller",
+        default="all",
+        choices=["all", "lstm", "direct", "direct-routed", "feedforward"],
+        help="direct-routed: direct access with model.predict_from_state off",
+    )
     p.add_argument(
         "--size",
         type=int,

@@ -2,6 +2,7 @@
 gradient checker and the CLI verbs on RL-NTM checkpoints."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,11 +14,9 @@ from neuralprog.envs.tapes import TAPE_TASKS, TapeBatch, get_tape_task
 from neuralprog.models.rlntm import RLNTM, Baseline, RLNTMConfig, lstm_sequence, rollout, score, sum_rows
 from neuralprog.presets import get_preset, override
 from neuralprog.train.curriculum import LengthCurriculum
-from neuralprog.train.gradcheck import check, wrong_action_log_probs
+from neuralprog.train.gradcheck import CONTROLLERS, check, wrong_action_log_probs
 from neuralprog.train.reinforce import run, sampler, train
 from neuralprog.train.supervised import TrainingError
-
-CONTROLLERS = ["lstm", "direct", "feedforward"]
 
 
 def quiet(_):
@@ -54,8 +53,8 @@ def test_rollout_and_score_compute_the_same_logits(name, controller):
     task = get_tape_task(name)
     torch.manual_seed(0)
     model = RLNTM(
-        RLNTMConfig(
-            controller=controller,
+        replace(
+            CONTROLLERS[controller],
             memory=task.memory,
             input_backward=task.input_backward,
             inverse_temperature=1.0,
@@ -83,6 +82,26 @@ def test_rollout_and_score_compute_the_same_logits(name, controller):
     assert Baseline(model.config)(episodes, scores.memory_reads).shape == live.shape
 
 
+def test_a_routed_controller_cannot_predict_or_write_symbols_from_its_state():
+    """predict_from_state off: the prediction is the gated input symbol and cell plus a bias, whatever
+    the state; the controller's own write never reaches the symbol part of a cell, which it can only
+    keep or fade as a whole."""
+    torch.manual_seed(0)
+    model = RLNTM(RLNTMConfig(predict_from_state=False, memory=True, init_std=0.5))
+    h1, h2 = torch.randn(2, 4, 25)
+    control = model.control(h1)
+    symbol, cell = torch.tensor([3, 30, 31, 0]), torch.randn(4, 35)
+    predicted = [model.prediction(h, control, symbol, cell) for h in (h1, h2)]
+    assert torch.equal(*predicted)
+    written, _ = model.new_cell(torch.zeros(4, 35), control, torch.zeros(4, 35))
+    assert torch.equal(written[:, :31], torch.zeros(4, 31)) and written[:, 31:].abs().min() > 0
+    kept, _ = model.new_cell(cell, control, torch.zeros(4, 35))
+    ratio = kept[:, :31] / cell[:, :31]  # one forget gate per row for the whole symbol part
+    torch.testing.assert_close(ratio, ratio[:, :1].expand(-1, 31))
+    with pytest.raises(ValueError, match="direct controller"):
+        RLNTM(RLNTMConfig(controller="lstm", predict_from_state=False))
+
+
 def test_hand_written_backwards_match_autograd():
     torch.manual_seed(0)
     x = torch.randn(6, 3, 8, dtype=torch.float64, requires_grad=True)
@@ -99,7 +118,7 @@ def test_hand_written_backwards_match_autograd():
 def test_exact_gradient_check_passes_with_every_variance_reduction(name, controller):
     task = get_tape_task(name)
     problem = task.sample(np.random.default_rng(0), 1)
-    result = check(task, RLNTMConfig(controller=controller), [problem])
+    result = check(task, CONTROLLERS[controller], [problem])
     assert abs(result.total_probability - 1) < 1e-12  # every terminating sequence, once
     assert result.sequences > 50
     assert result.passed and result.worst_error < 1e-6
@@ -111,7 +130,7 @@ def test_exact_gradient_check_passes_with_every_variance_reduction(name, control
 def test_exact_gradient_check_catches_a_wrong_estimator(name, controller):
     task = get_tape_task(name)
     problem = task.sample(np.random.default_rng(0), 1)
-    result = check(task, RLNTMConfig(controller=controller), [problem], log_probs=wrong_action_log_probs)
+    result = check(task, CONTROLLERS[controller], [problem], log_probs=wrong_action_log_probs)
     assert not result.passed and result.worst_error > 1e-4
 
 
@@ -206,9 +225,12 @@ def test_cli_rejects_rlntm_misuse_with_one_line(copy_run, tmp_path, capsys):
     assert main(["trace", str(copy_run), "--problem", '{"input": [3, 40]}', "--device", "cpu"]) == 2
     assert main(["train", "rlntm-copy", "--set", "data.sizes=1", "--out", str(tmp_path / "x")]) == 2
     assert main(["train", "rlntm-copy", "--traces", "t.jsonl", "--out", str(tmp_path / "y")]) == 2
+    lstm_routed = ["train", "rlntm-copy-lstm", "--set", "model.predict_from_state=false"]
+    assert main([*lstm_routed, "--out", str(tmp_path / "z")]) == 2 and not (tmp_path / "z").exists()
     err = capsys.readouterr().err
     assert [line for line in err.splitlines() if line.startswith("neuralprog")] == err.strip().splitlines()
     assert "RL-NTM" in err and "0-29" in err and "SECTION model, train" in err
+    assert "needs the direct controller" in err
 
 
 def test_cli_gradcheck_exit_status(capsys):

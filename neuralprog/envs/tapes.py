@@ -10,8 +10,9 @@ m * C + 1 for RepeatCopy.
 The interfaces, per step:
 - input head: move -1 / 0 / +1 (ForwardReverse: 0 / +1 only); it ranges over the tape plus one blank
   cell at each end, so a model can see where the tape ends;
-- memory head (ForwardReverse only): the same moves over as many cells, each a vector of reals that the
-  controller rewrites every step;
+- memory head (ForwardReverse only): the same moves over cells that each hold a vector of reals the
+  controller rewrites every step; it starts in the middle of 2 * (len + 1) cells, so that the input can
+  be stored going either way (the authors' memory is a ring of 30 cells);
 - output head: stay, or advance and emit the predicted symbol. The episode ends when the last target is
   emitted. A step bound makes it finite: when the steps left equal the targets left, the head is forced
   to advance (paper, Sec. 2). The bound is the reference solution's steps plus `SLACK`.
@@ -309,9 +310,11 @@ def get_tape_task(name: str) -> TapeTask:
 class TapeBatch:
     """A batch of problems on their tapes, as tensors, advanced in lockstep.
 
-    Positions count from the first input cell; the heads range over -1..len(input tape) of their own
-    problem, so a problem behaves the same in any batch. Memory (when the task has it) is (B, cells, D):
-    cell p + pad holds position p, and the pad cells at each end serve reads of the window.
+    Positions count from the first input cell; the input head ranges over -1..len(input tape) of its
+    own problem, so a problem behaves the same in any batch. The memory head ranges over -(len + 1)..len:
+    from position 0 there is room for the whole input tape either way (the authors' memory is circular).
+    Memory (when the task has it) is (B, cells, D): cell p + memory_origin holds position p, and
+    `window` cells at each end serve reads.
     """
 
     def __init__(
@@ -339,8 +342,11 @@ class TapeBatch:
         self.memory_pos = torch.zeros_like(self.input_pos)
         self.emitted = torch.zeros_like(self.input_pos)  # output head position
         self.steps = torch.zeros_like(self.input_pos)
+        longest = int(input_length.max())
+        self.memory_origin = window + longest + 1
+        self.memory_cells = 2 * self.memory_origin
         self.memory = (
-            torch.zeros(self.batch_size, tape.shape[1], cell_size, device=self.device)
+            torch.zeros(self.batch_size, self.memory_cells, cell_size, device=self.device)
             if task.memory
             else None
         )
@@ -360,7 +366,7 @@ class TapeBatch:
     def read_memory(self) -> torch.Tensor:
         """(B, 2w+1, D) cells around the memory head."""
         assert self.memory is not None
-        index = (self.memory_pos[:, None] + self.pad + self.offsets)[:, :, None]
+        index = (self.memory_pos[:, None] + self.memory_origin + self.offsets)[:, :, None]
         return self.memory.gather(1, index.expand(-1, -1, self.memory.shape[2]))
 
     def forced(self) -> torch.Tensor:
@@ -375,13 +381,13 @@ class TapeBatch:
         """Replace the cell under each memory head by `cells` (B, D), in place (no autograd: training
         replays the writes with autograd in `neuralprog.models.rlntm.score`)."""
         assert self.memory is not None
-        index = (self.memory_pos + self.pad)[:, None, None].expand(-1, 1, self.memory.shape[2])
+        index = (self.memory_pos + self.memory_origin)[:, None, None].expand(-1, 1, self.memory.shape[2])
         self.memory.scatter_(1, index, cells[:, None, :])
 
     def add_to_cell(self, cells: torch.Tensor) -> None:
         """Add `cells` (B, D) to the cell under each memory head, in place."""
         assert self.memory is not None
-        index = (self.memory_pos + self.pad)[:, None, None].expand(-1, 1, self.memory.shape[2])
+        index = (self.memory_pos + self.memory_origin)[:, None, None].expand(-1, 1, self.memory.shape[2])
         self.memory.scatter_add_(1, index, cells[:, None, :])
 
     def move(self, input_move: torch.Tensor, memory_move: torch.Tensor, advance: torch.Tensor) -> None:
@@ -393,7 +399,7 @@ class TapeBatch:
             (self.input_pos + (input_move - 1) * live).clamp_(min=-1), self.input_length
         )
         if self.memory is not None:
-            moved = (self.memory_pos + (memory_move - 1) * live).clamp_(min=-1)
+            moved = torch.maximum(self.memory_pos + (memory_move - 1) * live, -1 - self.input_length)
             self.memory_pos = torch.minimum(moved, self.input_length)
         self.emitted = self.emitted + advance * live
         self.steps = self.steps + live
@@ -491,7 +497,7 @@ class TapeEnv(gym.Env):
             self._problem = self.task.sample(self.np_random, size)
         self._tapes = TapeBatch.of(self.task, [self._problem], cell_size=self.cell_size)
         if self._tapes.memory is None:  # the env always shows a memory cell
-            self._tapes.memory = torch.zeros(1, self._tapes.input.shape[1], self.cell_size)
+            self._tapes.memory = torch.zeros(1, self._tapes.memory_cells, self.cell_size)
         self._emitted = []
         return self._observation(), self._info(forced=False)
 
@@ -528,7 +534,7 @@ class TapeEnv(gym.Env):
     def _observation(self) -> dict:
         tapes = self._tapes
         assert tapes is not None and tapes.memory is not None
-        cell = tapes.memory[0, int(tapes.memory_pos[0]) + tapes.pad].numpy().clip(-1, 1)
+        cell = tapes.memory[0, int(tapes.memory_pos[0]) + tapes.memory_origin].numpy().clip(-1, 1)
         return {"input": int(tapes.read_input()[0, 0]), "memory": cell.astype(np.float32)}
 
     def _info(self, forced: bool) -> dict:

@@ -12,7 +12,8 @@ A new cell is cell * sigmoid(f) + tanh(w). Head-move logits are multiplied by an
 - "direct": the same LSTM, plus direct-access paths (paper, Sec. 8.1), each scaled by a sigmoid gate
   computed from the LSTM state: the input symbol (one-hot) is added to the new memory cell and to the
   prediction logits, the memory cell read is added to the prediction logits, and the cell just written
-  is added to the cell the memory head moves onto;
+  is added to the cell the memory head moves onto. With `predict_from_state` off (not in the paper),
+  symbols reach the prediction only along these paths: the state steers, but holds no answers;
 - "feedforward": one tanh layer, no recurrent state.
 
 An episode batch runs in two passes. `rollout` plays every episode to its end in lockstep without
@@ -74,6 +75,12 @@ class RLNTMConfig:
     """Gaussian initialization of every weight (paper: 0.1)."""
     baseline_hidden: int = 25
     """Units of the offline baseline LSTM."""
+    predict_from_state: bool = True
+    """The controller state adds to the prediction logits (paper). Off (direct access only; not in the
+    paper): a prediction is a learned bias plus the gated input symbol and memory cell, and the
+    controller's writes cannot make or single out symbols in memory (see `RLNTM.__init__`), so it
+    routes symbols to the output but cannot answer from symbols it holds in its state (README, RL-NTM
+    results)."""
 
 
 class RLNTM(nn.Module):
@@ -81,6 +88,10 @@ class RLNTM(nn.Module):
     action_offsets: torch.Tensor
     static_mask: torch.Tensor
     """(3, 3) additive mask of the actions the task allows (0 or -inf)."""
+    forget_rows: torch.Tensor | None
+    """(D,) the write head's f row that each real of a cell takes its forget gate from (see __init__)."""
+    write_mask: torch.Tensor | None
+    """(D,) multiplies the written tanh(w): zeros where the controller may not write (see __init__)."""
     finished_mask: torch.Tensor
     """(3, 3) the one action a finished episode takes."""
 
@@ -92,6 +103,8 @@ class RLNTM(nn.Module):
             raise ValueError(
                 f"the direct path into memory needs cell_size >= {VOCAB}, got {config.cell_size}"
             )
+        if not config.predict_from_state and config.controller != "direct":
+            raise ValueError("predict_from_state=false needs the direct controller (nothing else predicts)")
         if config.window < 0 or config.hidden_size < 1 or (config.memory and config.cell_size < 1):
             raise ValueError("window must be >= 0, hidden_size >= 1 and (with memory) cell_size >= 1")
         self.config = config
@@ -105,10 +118,23 @@ class RLNTM(nn.Module):
         self.memory_in = nn.Linear(K * D, width, bias=False) if config.memory else None
         self.hidden_in = nn.Linear(H, width) if self.recurrent else None
         self.bias = nn.Parameter(torch.empty(width))
-        # Heads, in this order: 9 action logits, [2D write: f, w], [4 gates], VOCAB prediction logits.
+        # Heads, in this order: 9 action logits, [2D write: f, w], [4 gates], [VOCAB prediction logits].
         # The first three are the "control" outputs a step needs before the next one can start.
         self.control_size = ACTION_SLOTS * 3 + (2 * D if config.memory else 0) + (GATES if self.direct else 0)
-        self.head = nn.Linear(H, self.control_size + VOCAB)
+        self.head = nn.Linear(H, self.control_size + (VOCAB if config.predict_from_state else 0))
+        self.prediction_bias = None if config.predict_from_state else nn.Parameter(torch.empty(VOCAB))
+        # Without the state in the prediction, the controller must not make symbols in memory either
+        # (it could store them in a cell and read them back into the prediction): the symbol part of a
+        # cell, its first VOCAB reals, holds only what the input's one-hot put there. The controller's
+        # write w reaches only the reals past it, and one forget gate (f's first) keeps or fades the
+        # symbol part as a whole: a forget gate per symbol could pop symbols off a stack of faded
+        # one-hots. (The unused head rows stay, with zero gradient: one head layout for all.)
+        forget_rows, write_mask = None, None
+        if config.memory and not config.predict_from_state:
+            forget_rows = torch.cat([torch.zeros(VOCAB, dtype=torch.long), torch.arange(VOCAB, D)])
+            write_mask = torch.cat([torch.zeros(VOCAB), torch.ones(D - VOCAB)])
+        self.register_buffer("forget_rows", forget_rows, persistent=False)
+        self.register_buffer("write_mask", write_mask, persistent=False)
         self.direct_scale = nn.Parameter(torch.empty(2)) if self.direct else None
         """How strongly the gated symbol and memory paths push the prediction logits."""
         read_offsets, action_offsets = row_offsets(K)
@@ -181,6 +207,8 @@ class RLNTM(nn.Module):
         D = self.config.cell_size
         f = control[:, ACTION_SLOTS * 3 : ACTION_SLOTS * 3 + D]
         w = control[:, ACTION_SLOTS * 3 + D : ACTION_SLOTS * 3 + 2 * D]
+        if self.forget_rows is not None and self.write_mask is not None:
+            f, w = f[:, self.forget_rows], w * self.write_mask  # tanh(0) = 0
         new = cell * torch.sigmoid(f) + torch.tanh(w)
         gates = self.gates(control)
         if gates is None or symbol_hot is None:
@@ -190,10 +218,13 @@ class RLNTM(nn.Module):
     def prediction(
         self, h: torch.Tensor, control: torch.Tensor, symbol: torch.Tensor, cell: torch.Tensor | None
     ) -> torch.Tensor:
-        """(..., V) prediction logits from the states, plus on the direct paths the gated input symbol
-        and the cell under the memory head."""
+        """(..., V) prediction logits from the states (or, with `predict_from_state` off, a bias), plus
+        on the direct paths the gated input symbol and the cell under the memory head."""
         n = self.control_size
-        logits = F.linear(h, self.head.weight[n:], self.head.bias[n:])
+        if self.prediction_bias is None:
+            logits = F.linear(h, self.head.weight[n:], self.head.bias[n:])
+        else:
+            logits = self.prediction_bias.expand(*h.shape[:-1], VOCAB)
         gates = self.gates(control)
         if gates is not None:
             assert self.direct_scale is not None
@@ -532,7 +563,7 @@ def score(model: RLNTM, episodes: Episodes) -> Scores:
     # state, writes) with a hand-written backward, and the heads then run on all steps at once.
     tapes, D, w = episodes.tapes, model.config.cell_size, model.window
     assert episodes.memory_pos is not None and model.memory_in is not None
-    at = episodes.memory_pos + tapes.pad  # (T, B) the cell under the memory head
+    at = episodes.memory_pos + tapes.memory_origin  # (T, B) the cell under the memory head
     read_at = (at[..., None] + torch.arange(-w, w + 1, device=at.device))[..., None].expand(-1, -1, -1, D)
     write_at = at[..., None, None].expand(-1, -1, 1, D)
     moved = (episodes.actions[..., MEMORY] != STAY).to(projected.dtype)[..., None]  # (T, B, 1)
@@ -544,6 +575,10 @@ def score(model: RLNTM, episodes: Episodes) -> Scores:
         rows += [slice(model.control_size - 1, model.control_size)]  # memory -> next cell
     write_weight = torch.cat([weight[r] for r in rows])  # (2D [+ 2], H)
     write_bias = torch.cat([bias[r] for r in rows])
+    if model.forget_rows is not None and model.write_mask is not None:  # as in `new_cell`
+        pick = torch.cat([model.forget_rows, torch.arange(D, len(write_bias), device=at.device)])
+        keep = torch.cat([torch.ones_like(model.write_mask), model.write_mask, write_bias.new_ones(2)])
+        write_weight, write_bias = write_weight[pick] * keep[:, None], write_bias[pick] * keep
     recurrent = model.hidden_in
     h, read, cells = _MemoryScan.apply(
         projected + model.bias if recurrent is None else projected + model.bias + recurrent.bias,
@@ -551,7 +586,7 @@ def score(model: RLNTM, episodes: Episodes) -> Scores:
         None if recurrent is None else recurrent.weight.T,
         write_weight.T,
         write_bias,
-        (read_at, write_at, moved, symbol_hot, tapes.input.shape[1], w, model.direct),
+        (read_at, write_at, moved, symbol_hot, tapes.memory_cells, w, model.direct),
     )
     control = model.control(h)
     prediction = model.prediction(h, control, symbol, read[:, :, w])

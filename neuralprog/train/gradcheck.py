@@ -32,6 +32,13 @@ TOLERANCE = 1e-6
 """Largest relative difference between the estimator's mean and finite differences that passes."""
 EPSILON = 1e-4
 """Finite-difference step along a unit direction."""
+CONTROLLERS = {
+    "lstm": RLNTMConfig(controller="lstm"),
+    "direct": RLNTMConfig(controller="direct"),
+    "direct-routed": RLNTMConfig(controller="direct", predict_from_state=False),
+    "feedforward": RLNTMConfig(controller="feedforward"),
+}
+"""The controllers the checker covers, by name; "direct-routed" predicts only through the direct paths."""
 _COMBOS = torch.tensor(list(itertools.product(range(3), range(3), range(2))))  # (18, 3) joint actions
 
 
@@ -83,8 +90,10 @@ def check(
     log_probs: Callable[[Episodes, Scores], torch.Tensor] | None = None,
 ) -> CheckResult:
     """Check the REINFORCE gradient of a freshly initialized model (seeded) on `problems`, each run with
-    a step bound of its target length + `extra_steps`."""
-    config = replace(config, memory=task.memory, input_backward=task.input_backward)
+    a step bound of its target length + `extra_steps`. The head-move logits get inverse temperature 1:
+    at training's 0.01 the REINFORCE part of the gradient is about a hundredth of the backprop part, and
+    an error in it could hide under the tolerance."""
+    config = replace(config, memory=task.memory, input_backward=task.input_backward, inverse_temperature=1.0)
     previous_dtype = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
@@ -93,6 +102,8 @@ def check(
         baseline_net = Baseline(config)
         for p in model.parameters():  # larger weights than training's init make every path matter
             torch.nn.init.normal_(p, std=0.5)
+        if model.direct_scale is not None:  # and so do the direct paths into the prediction
+            torch.nn.init.normal_(model.direct_scale, mean=2.0, std=0.5)
         rng = np.random.default_rng(seed)
         online = torch.from_numpy(rng.normal(size=64))  # an arbitrary online baseline per time step
 

@@ -183,13 +183,13 @@ def _train(
     dev = torch.device(device)
     preset_json = json.loads(json.dumps(asdict(preset)))
 
-    state = open_run(out_dir, preset_json, task.name, "rlntm", resume)
-
-    # Model, baseline network, optimizers, curriculum, random streams; restored when resuming.
+    # Model, baseline network, optimizers, curriculum, random streams; restored when resuming. (Built
+    # before the run directory is opened: a config the model rejects leaves nothing behind.)
     torch.manual_seed(cfg.seed)
     config = model_config(task, preset)
     model = RLNTM(config).to(dev)
     baseline_net = Baseline(config).to(dev)
+    state = open_run(out_dir, preset_json, task.name, "rlntm", resume)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
     baseline_optimizer = torch.optim.SGD(baseline_net.parameters(), lr=cfg.lr, momentum=cfg.momentum)
     top = cfg.top_size or task.top_size
