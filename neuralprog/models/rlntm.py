@@ -88,10 +88,10 @@ class RLNTM(nn.Module):
     action_offsets: torch.Tensor
     static_mask: torch.Tensor
     """(3, 3) additive mask of the actions the task allows (0 or -inf)."""
-    forget_rows: torch.Tensor | None
-    """(D,) the write head's f row that each real of a cell takes its forget gate from (see __init__)."""
-    write_mask: torch.Tensor | None
-    """(D,) multiplies the written tanh(w): zeros where the controller may not write (see __init__)."""
+    write_rows: torch.Tensor | None
+    """(2D,) which of the write head's [f, w] outputs each of f and w takes (see __init__)."""
+    write_keep: torch.Tensor | None
+    """(2D,) multiplies them: zeros where the controller may not write (tanh(0) = 0)."""
     finished_mask: torch.Tensor
     """(3, 3) the one action a finished episode takes."""
 
@@ -129,12 +129,13 @@ class RLNTM(nn.Module):
         # write w reaches only the reals past it, and one forget gate (f's first) keeps or fades the
         # symbol part as a whole: a forget gate per symbol could pop symbols off a stack of faded
         # one-hots. (The unused head rows stay, with zero gradient: one head layout for all.)
-        forget_rows, write_mask = None, None
+        write_rows, write_keep = None, None
         if config.memory and not config.predict_from_state:
-            forget_rows = torch.cat([torch.zeros(VOCAB, dtype=torch.long), torch.arange(VOCAB, D)])
-            write_mask = torch.cat([torch.zeros(VOCAB), torch.ones(D - VOCAB)])
-        self.register_buffer("forget_rows", forget_rows, persistent=False)
-        self.register_buffer("write_mask", write_mask, persistent=False)
+            forget = torch.cat([torch.zeros(VOCAB, dtype=torch.long), torch.arange(VOCAB, D)])
+            write_rows = torch.cat([forget, torch.arange(D, 2 * D)])
+            write_keep = torch.cat([torch.ones(D), torch.zeros(VOCAB), torch.ones(D - VOCAB)])
+        self.register_buffer("write_rows", write_rows, persistent=False)
+        self.register_buffer("write_keep", write_keep, persistent=False)
         self.direct_scale = nn.Parameter(torch.empty(2)) if self.direct else None
         """How strongly the gated symbol and memory paths push the prediction logits."""
         read_offsets, action_offsets = row_offsets(K)
@@ -205,10 +206,10 @@ class RLNTM(nn.Module):
         """(new cell, gate of the path to the next cell or None): cell * sigmoid(f) + tanh(w), plus on
         the direct path the gated one-hot input symbol (B, D)."""
         D = self.config.cell_size
-        f = control[:, ACTION_SLOTS * 3 : ACTION_SLOTS * 3 + D]
-        w = control[:, ACTION_SLOTS * 3 + D : ACTION_SLOTS * 3 + 2 * D]
-        if self.forget_rows is not None and self.write_mask is not None:
-            f, w = f[:, self.forget_rows], w * self.write_mask  # tanh(0) = 0
+        fw = control[:, ACTION_SLOTS * 3 : ACTION_SLOTS * 3 + 2 * D]
+        if self.write_rows is not None and self.write_keep is not None:
+            fw = fw[:, self.write_rows] * self.write_keep
+        f, w = fw.split(D, dim=1)
         new = cell * torch.sigmoid(f) + torch.tanh(w)
         gates = self.gates(control)
         if gates is None or symbol_hot is None:
@@ -569,16 +570,16 @@ def score(model: RLNTM, episodes: Episodes) -> Scores:
     moved = (episodes.actions[..., MEMORY] != STAY).to(projected.dtype)[..., None]  # (T, B, 1)
     symbol_hot = symbol_one_hot(symbol, D, projected.dtype)  # (T, B, D)
     n, weight, bias = ACTION_SLOTS * 3, model.head.weight, model.head.bias
-    rows = [slice(n, n + 2 * D)]  # the write's f and w; and on the direct paths two gates:
+    fw_weight, fw_bias = weight[n : n + 2 * D], bias[n : n + 2 * D]  # the write's f and w
+    if model.write_rows is not None and model.write_keep is not None:  # as in `new_cell`
+        keep = model.write_keep
+        fw_weight, fw_bias = fw_weight[model.write_rows] * keep[:, None], fw_bias[model.write_rows] * keep
+    rows = []  # and on the direct paths two gates:
     if model.direct:
         rows += [slice(model.control_size - GATES, model.control_size - GATES + 1)]  # input -> memory
         rows += [slice(model.control_size - 1, model.control_size)]  # memory -> next cell
-    write_weight = torch.cat([weight[r] for r in rows])  # (2D [+ 2], H)
-    write_bias = torch.cat([bias[r] for r in rows])
-    if model.forget_rows is not None and model.write_mask is not None:  # as in `new_cell`
-        pick = torch.cat([model.forget_rows, torch.arange(D, len(write_bias), device=at.device)])
-        keep = torch.cat([torch.ones_like(model.write_mask), model.write_mask, write_bias.new_ones(2)])
-        write_weight, write_bias = write_weight[pick] * keep[:, None], write_bias[pick] * keep
+    write_weight = torch.cat([fw_weight, *[weight[r] for r in rows]])  # (2D [+ 2], H)
+    write_bias = torch.cat([fw_bias, *[bias[r] for r in rows]])
     recurrent = model.hidden_in
     h, read, cells = _MemoryScan.apply(
         projected + model.bias if recurrent is None else projected + model.bias + recurrent.bias,
