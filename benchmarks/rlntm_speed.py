@@ -4,8 +4,9 @@ phrases of 8 for RepeatCopy), measured through the trainer itself with the curri
     python benchmarks/rlntm_speed.py                       # every task, direct access, 1 and 2 threads
     python benchmarks/rlntm_speed.py --tasks copy --threads 1 --updates 200
 
-Each run trains `--updates` updates into a temporary directory; the figure is the mean time per
-update over all but the first 10 (warm-up), from the run's metrics.jsonl.
+Each run trains `--updates` updates into a temporary directory; the figure is the median time per
+update over all but the first 10 (warm-up), from the run's metrics.jsonl: on a shared machine, slow
+spells move the mean by tens of percent from one run to the next.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import tempfile
 from pathlib import Path
 
@@ -54,7 +56,8 @@ def main() -> None:
                     json.loads(line)
                     for line in (Path(tmp) / "run" / "metrics.jsonl").read_text().splitlines()
                 ]
-            per_update = (metrics[-1]["time"] - metrics[9]["time"]) / (len(metrics) - 10)
+            times = [row["time"] for row in metrics[9:]]
+            per_update = statistics.median(b - a for a, b in zip(times, times[1:], strict=False))
             steps = metrics[-1]["train/steps"]
             row.append(f"{1000 * per_update:.1f} ms")
         row.insert(1, str(steps))

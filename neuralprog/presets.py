@@ -223,9 +223,10 @@ class RLNTMTrainConfig:
     """Updates between checkpoints (a crash loses at most this many)."""
     threads: int = 1
     """CPU threads of the trainer. With 2 or more, the offline baseline network (whose graph is
-    separate from the controller's) runs on a thread of its own beside the controller's pass, and torch
-    uses threads - 1 for each op. One thread does not slow to a crawl when another process holds a
-    core. A run repeats exactly only with the same thread count, so it is part of the config."""
+    separate from the controller's) runs in a process of its own (one thread) beside the controller's
+    pass, and torch uses threads - 1 for each op of the trainer. One thread does not slow to a crawl
+    when another process holds a core. A run repeats exactly only with the same thread count for the
+    trainer's ops, so it is part of the config (1 and 2 give the same run: one thread each)."""
     seed: int = 0
     """Seed of the initial weights, the problems and the sampled actions."""
 

@@ -11,7 +11,16 @@ import torch
 from neuralprog import checkpoint
 from neuralprog.cli import main
 from neuralprog.envs.tapes import TAPE_TASKS, TapeBatch, get_tape_task
-from neuralprog.models.rlntm import RLNTM, Baseline, RLNTMConfig, lstm_sequence, rollout, score, sum_rows
+from neuralprog.models.rlntm import (
+    RLNTM,
+    Baseline,
+    RLNTMConfig,
+    lstm_sequence,
+    rollout,
+    score,
+    sum_rows,
+    write_cell,
+)
 from neuralprog.presets import get_preset, override
 from neuralprog.train.curriculum import LengthCurriculum
 from neuralprog.train.gradcheck import CONTROLLERS, check, wrong_action_log_probs
@@ -48,8 +57,10 @@ def test_copy_is_solved_at_length_5_in_under_a_minute(copy_run):
 @pytest.mark.parametrize("name", list(TAPE_TASKS))
 @pytest.mark.parametrize("controller", CONTROLLERS)
 def test_rollout_and_score_compute_the_same_logits(name, controller):
-    """The no-autograd rollout (stepwise) and the autograd pass (one LSTM call, or a replay of the
-    memory writes) must agree on every logit the actions were drawn from."""
+    """The no-autograd rollout (stepwise) and the autograd pass recomputed from what the episodes read
+    (one LSTM call, or a replay of the memory writes) agree on every logit the actions were drawn from;
+    the autograd pass that takes the rollout's record as its forward gives the same outputs and
+    gradients."""
     task = get_tape_task(name)
     torch.manual_seed(0)
     model = RLNTM(
@@ -71,15 +82,27 @@ def test_rollout_and_score_compute_the_same_logits(name, controller):
         return draw(logits, step)
 
     episodes = rollout(model, tapes, choose)
-    scores = score(model, episodes)
+    recomputed = score(model, replace(episodes, record=None))
     live = episodes.live
-    stepwise, replayed = torch.stack(seen)[live], scores.action_logits[live]
+    stepwise, replayed = torch.stack(seen)[live], recomputed.action_logits[live]
     assert torch.equal(torch.isfinite(stepwise), torch.isfinite(replayed))
     finite = torch.isfinite(stepwise)
     torch.testing.assert_close(replayed[finite], stepwise[finite], rtol=1e-4, atol=1e-4)  # float32 rounding
+    scores = score(model, episodes)
+    grads = []
+    for pass_ in (recomputed, scores):
+        objective = pass_.rewards(episodes).sum() + pass_.log_probs(episodes).sum()
+        grads.append(torch.autograd.grad(objective, list(model.parameters()), allow_unused=True))
+    torch.testing.assert_close(scores.action_logits[live][finite], replayed[finite], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(scores.prediction_logits, recomputed.prediction_logits, rtol=1e-3, atol=1e-3)
+    for replay_grad, recompute_grad in zip(*grads, strict=True):
+        if recompute_grad is None:
+            assert replay_grad is None
+        else:
+            torch.testing.assert_close(replay_grad, recompute_grad, rtol=1e-3, atol=1e-3)
     assert bool(episodes.tapes.done.all())  # every episode ended within its bound
     assert (episodes.advance.sum(0) == episodes.tapes.target_length).all()
-    assert Baseline(model.config)(episodes, scores.memory_reads).shape == live.shape
+    assert Baseline(model.config)(Baseline.inputs(episodes)).shape == live.shape
 
 
 def test_a_routed_controller_cannot_predict_or_write_symbols_from_its_state():
@@ -93,9 +116,9 @@ def test_a_routed_controller_cannot_predict_or_write_symbols_from_its_state():
     symbol, cell = torch.tensor([3, 30, 31, 0]), torch.randn(4, 35)
     predicted = [model.prediction(h, control, symbol, cell) for h in (h1, h2)]
     assert torch.equal(*predicted)
-    written, _ = model.new_cell(torch.zeros(4, 35), control, torch.zeros(4, 35))
+    weight, bias = model.write_head()
+    written, kept = (write_cell(h1 @ weight.T + bias, c, torch.zeros(4, 35), True) for c in (0 * cell, cell))
     assert torch.equal(written[:, :31], torch.zeros(4, 31)) and written[:, 31:].abs().min() > 0
-    kept, _ = model.new_cell(cell, control, torch.zeros(4, 35))
     ratio = kept[:, :31] / cell[:, :31]  # one forget gate per row for the whole symbol part
     torch.testing.assert_close(ratio, ratio[:, :1].expand(-1, 31))
     with pytest.raises(ValueError, match="direct controller"):

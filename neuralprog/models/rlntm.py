@@ -19,13 +19,14 @@ A new cell is cell * sigmoid(f) + tanh(w). Head-move logits are multiplied by an
 An episode batch runs in two passes. `rollout` plays every episode to its end in lockstep without
 autograd: one controller step per time step for all episodes at once, the actions picked by a `Chooser`
 (sampling, greedy, or the gradient checker's enumeration, which branches each episode into all of its
-action sequences). It records only what the controller read and the actions. `score` then recomputes
-the same controller outputs with autograd from those records: without memory the controller's inputs
-are all known in advance, so the whole (T, B) sequence goes through one LSTM call (`lstm_sequence`, a
-hand-written backward) instead of T autograd steps; with memory it replays the reads, the controller
-state and the writes through time (`_MemoryScan`, also hand-written), since what is read depends on
-what was written. A test checks that both passes give the same logits, and `neuralprog gradcheck`
-checks the gradients.
+action sequences). It records what the controller read, the actions, and what the controller
+computed (a `Record`: LSTM gates and states, memory reads and writes). `score` then gives the same
+controller outputs with autograd: without memory the whole (T, B) sequence goes through one LSTM call
+(`lstm_sequence`), with memory one replay of the reads, the controller state and the writes through
+time (`_MemoryScan`); both have hand-written backwards and take the rollout's record as their forward
+pass, so a training update computes the controller's steps once. Without one (the baseline network,
+tests), they recompute it from what the episodes read. A test checks that the two agree with the
+stepwise logits and with each other, and `neuralprog gradcheck` checks the gradients.
 
 `Baseline` is the paper's offline baseline network: an LSTM that first reads the whole input tape (in
 reverse) and then runs beside the controller on the same inputs, predicting the future reward b_t at
@@ -34,9 +35,11 @@ each step before the action at t.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -167,23 +170,20 @@ class RLNTM(nn.Module):
 
     def step(
         self, index: torch.Tensor, memory_read: torch.Tensor | None, h: torch.Tensor, c: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One controller step: (B, K + 3) read rows and (B, K, D) cells read -> new (h, c), each (B, H)."""
-        x = F.embedding_bag(index, self.read_table, mode="sum") + self.bias  # (B, G)
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One controller step from (B, K + 3) read rows, (B, K, D) cells read and the states (B, H) ->
+        (gates, c, tanh(c), h): an LSTM's activated gates (B, 4H, order i, f, o, g, as `lstm_sequence`)
+        and new states; the feed-forward controller's one tanh layer gives (h, c, c, h)."""
+        a = F.embedding_bag(index, self.read_table, mode="sum").add_(self.bias)
         if self.memory_in is not None and memory_read is not None:
-            x = x + self.memory_in(memory_read.flatten(1))
-        return self.cell(x, h, c)
-
-    def cell(self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The recurrence, from the input projection x (B, G): an LSTM cell (gate order i, f, o, g, as
-        `lstm_sequence`), or for the feed-forward controller one tanh layer."""
+            a.addmm_(memory_read.flatten(1), self.memory_in.weight.T)
         if self.hidden_in is None:
-            return torch.tanh(x), c
-        a = x + self.hidden_in(h)
-        H = h.shape[1]
-        i, f, o = torch.sigmoid(a[:, : 3 * H]).chunk(3, dim=1)
-        c = torch.addcmul(f * c, i, torch.tanh(a[:, 3 * H :]))
-        return o * torch.tanh(c), c
+            h = a.tanh_()
+            return h, c, c, h
+        a.add_(self.hidden_in.bias).addmm_(h, self.hidden_in.weight.T)
+        c_new, tc, h_new = torch.empty_like(c), torch.empty_like(c), torch.empty_like(h)
+        _lstm_forward_step(a, c, c_new, tc, h_new, dim=1)
+        return a, c_new, tc, h_new
 
     def control(self, h: torch.Tensor) -> torch.Tensor:
         """(..., H) -> (..., control_size): action logits, write and gates, without the prediction."""
@@ -200,21 +200,20 @@ class RLNTM(nn.Module):
         """(..., 4) direct-access gates: input->memory, input->output, memory->output, memory->next cell."""
         return torch.sigmoid(control[..., self.control_size - GATES :]) if self.direct else None
 
-    def new_cell(
-        self, cell: torch.Tensor, control: torch.Tensor, symbol_hot: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(new cell, gate of the path to the next cell or None): cell * sigmoid(f) + tanh(w), plus on
-        the direct path the gated one-hot input symbol (B, D)."""
-        D = self.config.cell_size
-        fw = control[:, ACTION_SLOTS * 3 : ACTION_SLOTS * 3 + 2 * D]
+    def write_head(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The rows of `head` that write memory, as (2D [+ 2], H) weight and bias: f and w (the cell
+        becomes cell * sigmoid(f) + tanh(w); routed, picked and masked as __init__ says: tanh(0) = 0),
+        and on the direct paths the gates input -> memory and memory -> next cell."""
+        D, n = self.config.cell_size, ACTION_SLOTS * 3
+        weight, bias = self.head.weight[n : n + 2 * D], self.head.bias[n : n + 2 * D]
         if self.write_rows is not None and self.write_keep is not None:
-            fw = fw[:, self.write_rows] * self.write_keep
-        f, w = fw.split(D, dim=1)
-        new = cell * torch.sigmoid(f) + torch.tanh(w)
-        gates = self.gates(control)
-        if gates is None or symbol_hot is None:
-            return new, None
-        return new + gates[:, 0:1] * symbol_hot, gates[:, 3:4]
+            keep = self.write_keep
+            weight, bias = weight[self.write_rows] * keep[:, None], bias[self.write_rows] * keep
+        if not self.direct:
+            return weight, bias
+        gate_in, gate_next = self.control_size - GATES, self.control_size - 1
+        rows = [gate_in, gate_next]
+        return torch.cat([weight, self.head.weight[rows]]), torch.cat([bias, self.head.bias[rows]])
 
     def prediction(
         self, h: torch.Tensor, control: torch.Tensor, symbol: torch.Tensor, cell: torch.Tensor | None
@@ -254,6 +253,26 @@ def symbol_one_hot(symbol: torch.Tensor, size: int, dtype: torch.dtype) -> torch
     """(...,) symbols -> (..., size) one-hot of the data symbols and END; BLANK reads as all zeros."""
     one_hot = F.one_hot(symbol, READ_VOCAB)[..., :VOCAB].to(dtype)
     return F.pad(one_hot, (0, size - VOCAB)) if size > VOCAB else one_hot
+
+
+def write_cell(
+    writes: torch.Tensor,
+    cell: torch.Tensor,
+    symbol_hot: torch.Tensor,
+    direct: bool,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The memory write: the write head's outputs (B, 2D [+ 2]) are activated in place (sigmoid(f),
+    tanh(w) [, sigmoid of the gates input -> memory and memory -> next cell]); returns the new cell
+    (B, D) for the cell under the head, cell * sigmoid(f) + tanh(w) [+ gate * one-hot input symbol]."""
+    D = cell.shape[1]
+    writes[:, :D].sigmoid_()
+    writes[:, D : 2 * D].tanh_()
+    writes[:, 2 * D :].sigmoid_()
+    new = torch.mul(cell, writes[:, :D], out=out).add_(writes[:, D : 2 * D])
+    if direct:
+        new.addcmul_(writes[:, 2 * D : 2 * D + 1], symbol_hot)
+    return new
 
 
 class _SumRows(torch.autograd.Function):
@@ -326,57 +345,80 @@ def _lstm_backward_step(
 class _LSTMSequence(torch.autograd.Function):
     """An LSTM over a whole sequence whose input projections are given, with a hand-written backward: T
     steps of a few in-place tensor ops each way, instead of an autograd graph of T x 15 nodes. Gate
-    order i, f, o, g (the three sigmoid gates first). Inside, the states are feature-major, (4H, B) per
-    step: each gate is then a contiguous block, on which a CPU's sigmoid and tanh run several times
-    faster than on the strided columns of (B, 4H). The input comes as consecutive chunks of the
-    sequence, copied once into that layout with the bias added (no concatenated or biased copies)."""
+    order i, f, o, g (the three sigmoid gates first). The input comes as consecutive chunks of the
+    sequence, added once to the bias in one buffer (no concatenated copy). Given the rollout's `Record`
+    of the same computation, the forward pass is that record."""
 
     @staticmethod
-    def forward(ctx, bias: torch.Tensor, weight: torch.Tensor, *chunks: torch.Tensor) -> torch.Tensor:
-        B, G = chunks[0].shape[1:]
-        H = G // 4
+    def forward(ctx, bias: torch.Tensor, weight: torch.Tensor, record: Record | None, *chunks: torch.Tensor):
         lengths = [len(chunk) for chunk in chunks]
-        T = sum(lengths)
-        acts = chunks[0].new_empty(T, G, B)  # the pre-activations, activated in place into the gates
-        for chunk, part in zip(chunks, acts.split(lengths), strict=True):
-            torch.add(chunk.transpose(1, 2), bias[:, None], out=part)
-        cs, tcs = acts.new_zeros(T + 1, H, B), acts.new_empty(T, H, B)  # cell states, tanh of them
-        hs = acts.new_zeros(T + 1, H, B)
-        a, c, tc, h = acts.unbind(), cs.unbind(), tcs.unbind(), hs.unbind()  # per-step views, made once
-        for t in range(T):
-            _lstm_forward_step(a[t].addmm_(weight, h[t]), c[t], c[t + 1], tc[t], h[t + 1], dim=0)
+        if record is not None:
+            acts, cs, tcs, hs = record.gates, record.cs, record.tcs, record.hs
+        else:
+            acts = chunks[0].new_empty(sum(lengths), *chunks[0].shape[1:])  # (T, B, 4H), activated in place
+            for chunk, part in zip(chunks, acts.split(lengths), strict=True):
+                torch.add(chunk, bias, out=part)
+            T, B, G = acts.shape
+            cs, hs = acts.new_zeros(T + 1, B, G // 4), acts.new_zeros(T + 1, B, G // 4)
+            tcs = acts.new_empty(T, B, G // 4)
+            a, c, tc, h = acts.unbind(), cs.unbind(), tcs.unbind(), hs.unbind()  # per-step views, made once
+            for t in range(T):
+                _lstm_forward_step(a[t].addmm_(h[t], weight.T), c[t], c[t + 1], tc[t], h[t + 1], dim=1)
         ctx.save_for_backward(weight, hs, cs, tcs, acts)
         ctx.lengths = lengths
-        return hs[1:].transpose(1, 2)
+        return hs[1:]
 
     @staticmethod
     def backward(ctx, grad_h: torch.Tensor):
         weight, hs, cs, tcs, acts = ctx.saved_tensors
         T = len(acts)
-        grad_h = grad_h.transpose(1, 2).contiguous()  # (T, H, B)
         grad_x = torch.empty_like(acts)
         dh = grad_h[T - 1].clone()
         dc = torch.zeros_like(dh)
         a, c, tc, da, gh = acts.unbind(), cs.unbind(), tcs.unbind(), grad_x.unbind(), grad_h.unbind()
         for t in reversed(range(T)):
-            _lstm_backward_step(a[t], c[t], tc[t], dh, dc, da[t], dim=0)
+            _lstm_backward_step(a[t], c[t], tc[t], dh, dc, da[t], dim=1)
             if t:
-                dh = torch.addmm(gh[t - 1], weight.T, da[t])  # dL/dh_{t-1}
-        grad_weight = torch.bmm(grad_x, hs[:-1].transpose(1, 2)).sum(0)
-        grad_chunks = [part.transpose(1, 2) for part in grad_x.split(ctx.lengths)]
-        return grad_x.sum((0, 2)), grad_weight, *grad_chunks
+                dh = torch.addmm(gh[t - 1], da[t], weight)  # dL/dh_{t-1}
+        grad_weight = grad_x.flatten(0, 1).T @ hs[:-1].flatten(0, 1)
+        return grad_x.sum((0, 1)), grad_weight, None, *grad_x.split(ctx.lengths)
 
 
-def lstm_sequence(chunks: list[torch.Tensor], bias: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+def lstm_sequence(
+    chunks: list[torch.Tensor], bias: torch.Tensor, weight: torch.Tensor, record: Record | None = None
+) -> torch.Tensor:
     """Input projections (T, B, 4H), given as consecutive chunks along T, plus a (4H,) bias, and the
-    (4H, H) recurrent weight -> (T, B, H) states, from a zero state; gate order i, f, o, g."""
-    return _LSTMSequence.apply(bias, weight, *chunks)
+    (4H, H) recurrent weight -> (T, B, H) states, from a zero state; gate order i, f, o, g. `record`: the
+    rollout's computation of the same, used as the forward pass."""
+    return _LSTMSequence.apply(bias, weight, record, *chunks)
 
 
 Chooser = Callable[[torch.Tensor, int], tuple[torch.Tensor | None, torch.Tensor]]
 """(logits (B, 3, 3), masked, step) -> (parent rows or None, actions (B', 3)). Sampling and greedy
 choosers keep the rows (None); the gradient checker's enumerating chooser returns, for each new row,
 the row it branches from."""
+
+
+@dataclass
+class Record:
+    """What the rollout's controller computed at each step, (T, B, ...): `score` takes it as the forward
+    pass of its hand-written autograd functions, which then only run their backward (the parameters
+    are the same in both passes)."""
+
+    gates: torch.Tensor
+    """(T, B, G) the LSTM's activated gates (feed-forward: its output)."""
+    cs: torch.Tensor
+    """(T + 1, B, H) cell states, from the zero state (feed-forward: zeros)."""
+    tcs: torch.Tensor
+    """(T, B, H) tanh of cs[1:]."""
+    hs: torch.Tensor
+    """(T + 1, B, H) controller states, from the zero state."""
+    reads: torch.Tensor | None
+    """(T, B, 2w + 1, D) the cells read (memory tasks)."""
+    writes: torch.Tensor | None
+    """(T, B, 2D [+ 2]) the write head's activated outputs (see `write_cell`)."""
+    cells: torch.Tensor | None
+    """(T, B, D) the cells written."""
 
 
 @dataclass
@@ -393,6 +435,8 @@ class Episodes:
     """(T, B) input head position at each step."""
     memory_pos: torch.Tensor | None
     """(T, B) memory head position at each step (memory tasks)."""
+    record: Record | None = None
+    """What the controller computed along the way, for `score` to reuse (None: `score` recomputes)."""
 
     @property
     def steps(self) -> int:
@@ -458,7 +502,9 @@ def rollout(model: RLNTM, tapes: TapeBatch, choose: Chooser) -> Episodes:
     c = torch.zeros_like(h)
     previous = torch.full((B, ACTION_SLOTS), STAY, dtype=torch.long, device=tapes.device)
     previous[:, OUTPUT] = 0
-    symbols_log, actions_log, input_log, memory_log, parents = [], [], [], [], []
+    write_head = model.write_head() if tapes.memory is not None else None
+    log: dict[str, list[torch.Tensor]] = defaultdict(list)
+    parents = []
     forced_mask = action_mask(model, torch.ones((), dtype=torch.bool, device=tapes.device))
     for t in range(int(tapes.bound.max())):
         done = tapes.done
@@ -466,34 +512,40 @@ def rollout(model: RLNTM, tapes: TapeBatch, choose: Chooser) -> Episodes:
             break
         symbols = tapes.read_input()  # (B, K)
         memory_read = tapes.read_memory() if tapes.memory is not None else None  # (B, K, D)
-        h, c = model.step(model.read_index(symbols, previous), memory_read, h, c)
-        control = model.control(h)
-        logits = model.action_logits(control)
+        gates, c, tc, h = model.step(model.read_index(symbols, previous), memory_read, h, c)
+        logits = model.action_logits(model.control(h))
         # Finished episodes get one allowed action, so that the enumerating chooser does not branch them.
         mask = torch.where(tapes.forced().view(-1, 1, 1), forced_mask, model.static_mask)
         mask = torch.where(done.view(-1, 1, 1), model.finished_mask, mask)
         parent, actions = choose(logits + mask, t)
         if parent is not None:  # the enumerating chooser branched the episodes
             tapes.select(parent)
-            h, c, symbols, control = h[parent], c[parent], symbols[parent], control[parent]
+            gates, c, tc, h, symbols = gates[parent], c[parent], tc[parent], h[parent], symbols[parent]
             memory_read = memory_read[parent] if memory_read is not None else None
         parents.append(parent)
-        symbols_log.append(symbols)
-        actions_log.append(actions)
-        input_log.append(tapes.input_pos)
+        for name, x in (("symbols", symbols), ("actions", actions), ("input_pos", tapes.input_pos)):
+            log[name].append(x)
+        for name, x in (("gates", gates), ("cs", c), ("tcs", tc), ("hs", h)):
+            log[name].append(x)
         if memory_read is None:
             tapes.move(actions[:, INPUT], actions[:, MEMORY], actions[:, OUTPUT])
             previous = actions
             continue
         # Write the cell under the memory head, move the heads, and (direct access) add the written
         # cell, gated, to the cell the memory head moved onto.
-        memory_log.append(tapes.memory_pos)
+        assert write_head is not None
+        writes = torch.addmm(write_head[1], h, write_head[0].T)
         symbol_hot = symbol_one_hot(symbols[:, model.window], model.config.cell_size, h.dtype)
-        cell, to_next = model.new_cell(memory_read[:, model.window], control, symbol_hot)
+        cell = write_cell(writes, memory_read[:, model.window], symbol_hot, model.direct)
+        for name, x in (("memory_pos", tapes.memory_pos), ("reads", memory_read)):
+            log[name].append(x)
+        log["writes"].append(writes)
+        log["cells"].append(cell)
         tapes.write(cell)
         tapes.move(actions[:, INPUT], actions[:, MEMORY], actions[:, OUTPUT])
-        if to_next is not None:
-            tapes.add_to_cell(to_next * (actions[:, MEMORY] != STAY).to(cell.dtype)[:, None] * cell)
+        if model.direct:
+            moved = (actions[:, MEMORY] != STAY).to(cell.dtype)[:, None]
+            tapes.add_to_cell(writes[:, 2 * model.config.cell_size + 1 :] * moved * cell)
         previous = actions
 
     # Rows that branched later own copies of the earlier steps: index each step's records by the rows
@@ -506,13 +558,20 @@ def rollout(model: RLNTM, tapes: TapeBatch, choose: Chooser) -> Episodes:
         lineage.append(rows)
     lineage.reverse()
 
-    def stack(log: list[torch.Tensor]) -> torch.Tensor:
+    def stack(steps: list[torch.Tensor]) -> torch.Tensor:
         if all(parent is None for parent in parents):
-            return torch.stack(log)
-        return torch.stack([x[r] for x, r in zip(log, lineage, strict=True)])
+            return torch.stack(steps)
+        return torch.stack([x[r] for x, r in zip(steps, lineage, strict=True)])
 
-    memory_pos = stack(memory_log) if memory_log else None
-    return Episodes(tapes, stack(symbols_log), stack(actions_log), stack(input_log), memory_pos)
+    logged = {name: stack(steps) for name, steps in log.items()}
+    for name in ("cs", "hs"):  # the states before each step, from the zero state
+        logged[name] = torch.cat([torch.zeros_like(logged[name][:1]), logged[name]])
+    record = Record(
+        *(logged["gates"], logged["cs"], logged["tcs"], logged["hs"]),
+        *(logged.get("reads"), logged.get("writes"), logged.get("cells")),
+    )
+    memory_pos = logged.get("memory_pos")
+    return Episodes(tapes, logged["symbols"], logged["actions"], logged["input_pos"], memory_pos, record)
 
 
 @dataclass
@@ -523,8 +582,6 @@ class Scores:
     """(T, B, 3, 3) masked logits."""
     prediction_logits: torch.Tensor
     """(T, B, V)."""
-    memory_reads: torch.Tensor | None
-    """(T, B, K * D) the cells read, detached (what the baseline network reads of memory)."""
     memory_change: torch.Tensor | None
     """(T, B) the largest change the step's write made to its cell (for traces)."""
 
@@ -545,7 +602,8 @@ def choices(action_logits: torch.Tensor, episodes: Episodes) -> torch.Tensor:
 
 
 def score(model: RLNTM, episodes: Episodes) -> Scores:
-    """Recompute the controller's outputs along recorded episodes, with autograd."""
+    """The controller's outputs along played episodes, with autograd: recomputed from what the
+    episodes read, or with the rollout's `Record` of them as the forward pass."""
     index = episodes.read_rows  # (T, B, K + 3)
     symbol = episodes.symbols[..., model.window]  # (T, B) under the input head
     projected = sum_rows(model.read_table, index)  # (T, B, G), the input projections without bias
@@ -554,10 +612,11 @@ def score(model: RLNTM, episodes: Episodes) -> Scores:
         if model.hidden_in is None:
             h = torch.tanh(projected + model.bias)
         else:
-            h = lstm_sequence([projected], model.bias + model.hidden_in.bias, model.hidden_in.weight)
+            bias = model.bias + model.hidden_in.bias
+            h = lstm_sequence([projected], bias, model.hidden_in.weight, episodes.record)
         control = model.control(h)
         prediction = model.prediction(h, control, symbol, None)
-        return Scores(model.action_logits(control) + mask, prediction, None, None)
+        return Scores(model.action_logits(control) + mask, prediction, None)
 
     # With memory, step through time: the cells read depend on what earlier steps wrote. The heads'
     # positions are known from the rollout; `_MemoryScan` replays the recurrence (reads, controller
@@ -569,17 +628,7 @@ def score(model: RLNTM, episodes: Episodes) -> Scores:
     write_at = at[..., None, None].expand(-1, -1, 1, D)
     moved = (episodes.actions[..., MEMORY] != STAY).to(projected.dtype)[..., None]  # (T, B, 1)
     symbol_hot = symbol_one_hot(symbol, D, projected.dtype)  # (T, B, D)
-    n, weight, bias = ACTION_SLOTS * 3, model.head.weight, model.head.bias
-    fw_weight, fw_bias = weight[n : n + 2 * D], bias[n : n + 2 * D]  # the write's f and w
-    if model.write_rows is not None and model.write_keep is not None:  # as in `new_cell`
-        keep = model.write_keep
-        fw_weight, fw_bias = fw_weight[model.write_rows] * keep[:, None], fw_bias[model.write_rows] * keep
-    rows = []  # and on the direct paths two gates:
-    if model.direct:
-        rows += [slice(model.control_size - GATES, model.control_size - GATES + 1)]  # input -> memory
-        rows += [slice(model.control_size - 1, model.control_size)]  # memory -> next cell
-    write_weight = torch.cat([fw_weight, *[weight[r] for r in rows]])  # (2D [+ 2], H)
-    write_bias = torch.cat([fw_bias, *[bias[r] for r in rows]])
+    write_weight, write_bias = model.write_head()  # (2D [+ 2], H)
     recurrent = model.hidden_in
     h, read, cells = _MemoryScan.apply(
         projected + model.bias if recurrent is None else projected + model.bias + recurrent.bias,
@@ -588,11 +637,12 @@ def score(model: RLNTM, episodes: Episodes) -> Scores:
         write_weight.T,
         write_bias,
         (read_at, write_at, moved, symbol_hot, tapes.memory_cells, w, model.direct),
+        episodes.record,
     )
     control = model.control(h)
     prediction = model.prediction(h, control, symbol, read[:, :, w])
     change = (cells - read[:, :, w]).detach().abs().amax(-1)
-    return Scores(model.action_logits(control) + mask, prediction, read.detach().flatten(2), change)
+    return Scores(model.action_logits(control) + mask, prediction, change)
 
 
 class _MemoryScan(torch.autograd.Function):
@@ -608,39 +658,38 @@ class _MemoryScan(torch.autograd.Function):
     and backward are a few in-place tensor ops per step, and the gradient of the memory is one tensor
     updated in place. `neuralprog gradcheck` checks it against finite differences of the objective.
     Returns (T, B, H) states, (T, B, 2w+1, D) cells read, (T, B, D) cells written (not differentiable).
+    Given the rollout's `Record` of the same computation, the forward pass is that record.
     """
 
     @staticmethod
-    def forward(ctx, x, memory_weight_t, hidden_weight_t, write_weight_t, write_bias, plan):
+    def forward(ctx, x, memory_weight_t, hidden_weight_t, write_weight_t, write_bias, plan, record):
         read_at, write_at, moved, symbol_hot, n_cells, w, direct = plan
-        T, B, _ = x.shape
-        D = symbol_hot.shape[2]
-        K = read_at.shape[2]
-        H = write_weight_t.shape[0]
-        lstm = hidden_weight_t is not None
-        memory = x.new_zeros(B, n_cells, D)
-        hs, cs = x.new_zeros(T + 1, B, H), x.new_zeros(T + 1, B, H)
-        tcs, acts = x.new_empty(T, B, H), torch.empty_like(x)
-        reads, cells = x.new_empty(T, B, K, D), x.new_empty(T, B, D)
-        writes = x.new_empty(T, B, write_weight_t.shape[1])  # activated write-head outputs
-        for t in range(T):
-            torch.gather(memory, 1, read_at[t], out=reads[t])
-            a = torch.addmm(x[t], reads[t].view(B, K * D), memory_weight_t, out=acts[t])
-            if lstm:
-                _lstm_forward_step(a.addmm_(hs[t], hidden_weight_t), cs[t], cs[t + 1], tcs[t], hs[t + 1], 1)
-            else:
-                hs[t + 1] = a.tanh_()
-            wr = torch.addmm(write_bias, hs[t + 1], write_weight_t, out=writes[t])
-            wr[:, :D].sigmoid_()
-            wr[:, D : 2 * D].tanh_()
-            wr[:, 2 * D :].sigmoid_()
-            cell = torch.mul(reads[t][:, w], wr[:, :D], out=cells[t]).add_(wr[:, D : 2 * D])
-            if direct:
-                cell.addcmul_(wr[:, 2 * D : 2 * D + 1], symbol_hot[t])
-            if t + 1 < T:
-                memory.scatter_(1, write_at[t], cell[:, None])
-                if direct:
-                    memory.scatter_add_(1, write_at[t + 1], (wr[:, 2 * D + 1 :] * moved[t] * cell)[:, None])
+        if record is not None:
+            acts, cs, tcs, hs = record.gates, record.cs, record.tcs, record.hs
+            reads, writes, cells = record.reads, record.writes, record.cells
+        else:
+            T, B, _ = x.shape
+            D, K, H = symbol_hot.shape[2], read_at.shape[2], write_weight_t.shape[0]
+            memory = x.new_zeros(B, n_cells, D)
+            hs, cs = x.new_zeros(T + 1, B, H), x.new_zeros(T + 1, B, H)
+            tcs, acts = x.new_zeros(T, B, H), torch.empty_like(x)
+            reads, cells = x.new_empty(T, B, K, D), x.new_empty(T, B, D)
+            writes = x.new_empty(T, B, write_weight_t.shape[1])  # activated write-head outputs
+            for t in range(T):
+                torch.gather(memory, 1, read_at[t], out=reads[t])
+                a = torch.addmm(x[t], reads[t].view(B, K * D), memory_weight_t, out=acts[t])
+                if hidden_weight_t is not None:
+                    a.addmm_(hs[t], hidden_weight_t)
+                    _lstm_forward_step(a, cs[t], cs[t + 1], tcs[t], hs[t + 1], dim=1)
+                else:
+                    hs[t + 1] = a.tanh_()
+                wr = torch.addmm(write_bias, hs[t + 1], write_weight_t, out=writes[t])
+                cell = write_cell(wr, reads[t][:, w], symbol_hot[t], direct, out=cells[t])
+                if t + 1 < T:
+                    memory.scatter_(1, write_at[t], cell[:, None])
+                    if direct:
+                        to_next = wr[:, 2 * D + 1 :] * moved[t] * cell
+                        memory.scatter_add_(1, write_at[t + 1], to_next[:, None])
         ctx.save_for_backward(
             memory_weight_t, hidden_weight_t, write_weight_t, hs, cs, tcs, acts, reads, cells, writes
         )
@@ -710,7 +759,8 @@ class _MemoryScan(torch.autograd.Function):
             if d_read_center is not None:
                 d_read[:, w] += d_read_center
             grad_memory.scatter_add_(1, read_at[t], d_read)
-        return grad_x, grad_memory_weight_t, grad_hidden_weight_t, grad_write_weight_t, grad_write_bias, None
+        grads = grad_x, grad_memory_weight_t, grad_hidden_weight_t, grad_write_weight_t, grad_write_bias
+        return *grads, None, None
 
 
 class Baseline(nn.Module):
@@ -729,15 +779,36 @@ class Baseline(nn.Module):
         for p in self.parameters():
             nn.init.normal_(p, std=config.init_std)
 
-    def forward(self, episodes: Episodes, memory_reads: torch.Tensor | None = None) -> torch.Tensor:
-        """(T, B) baselines. The tape, padded with blanks to the batch's longest, is read backwards: a
-        shorter tape's blanks come first, then its END, then its last symbol... its first."""
+    @staticmethod
+    def inputs(episodes: Episodes) -> BaselineInputs:
+        """What the network reads of a batch of episodes: the tapes, and at each step what the
+        controller read (with memory, as the rollout recorded it)."""
         tapes = episodes.tapes
         L = int(tapes.input_length.max())
         tape = tapes.input[:, tapes.pad : tapes.pad + L].flip(1).T  # (L, B)
-        tape_rows = sum_rows(self.tape_table, tape[..., None])  # (L, B, 4H)
-        step_rows = sum_rows(self.read_table, episodes.read_rows)  # (T, B, 4H)
-        if self.memory_in is not None and memory_reads is not None:
-            step_rows = step_rows + self.memory_in(memory_reads)
+        reads = None
+        if episodes.memory_pos is not None:
+            assert episodes.record is not None and episodes.record.reads is not None
+            reads = episodes.record.reads.flatten(2)
+        return BaselineInputs(tape, episodes.read_rows, reads)
+
+    def forward(self, inputs: BaselineInputs) -> torch.Tensor:
+        """(T, B) baselines. The tape, padded with blanks to the batch's longest, is read backwards: a
+        shorter tape's blanks come first, then its END, then its last symbol... its first."""
+        tape_rows = sum_rows(self.tape_table, inputs.tape[..., None])  # (L, B, 4H)
+        step_rows = sum_rows(self.read_table, inputs.read_rows)  # (T, B, 4H)
+        if self.memory_in is not None and inputs.memory_reads is not None:
+            step_rows = step_rows + self.memory_in(inputs.memory_reads)
         h = lstm_sequence([tape_rows, step_rows], self.recurrent.bias, self.recurrent.weight)
-        return self.out(h[L:])[..., 0]  # (T, B): the states beside the controller's steps
+        return self.out(h[len(tape_rows) :])[..., 0]  # (T, B): the states beside the controller's steps
+
+
+class BaselineInputs(NamedTuple):
+    """What the offline baseline network reads."""
+
+    tape: torch.Tensor
+    """(L, B) the input tapes, reversed: END first (after a shorter tape's padding blanks)."""
+    read_rows: torch.Tensor
+    """(T, B, K + 3) what the controller read at each step, as rows of a read table."""
+    memory_reads: torch.Tensor | None
+    """(T, B, K * D) the cells the controller read (memory tasks)."""

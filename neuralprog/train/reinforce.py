@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
@@ -43,6 +42,7 @@ from neuralprog.models.rlntm import (
 )
 from neuralprog.presets import RLNTMPreset, RLNTMTrainConfig
 from neuralprog.train.curriculum import LengthCurriculum
+from neuralprog.train.offline_baseline import OfflineBaseline
 from neuralprog.train.supervised import (
     CHECKPOINT_NAME,
     TrainingError,
@@ -128,24 +128,6 @@ def loss01(episodes: Episodes, scores: Scores) -> torch.Tensor:
     return wrong.sum(0) / episodes.tapes.target_length
 
 
-def _fit_baseline(
-    predicted: torch.Tensor, target: torch.Tensor, live: torch.Tensor, batch: int
-) -> torch.Tensor:
-    """Backpropagate the offline baseline's loss, sum_t (R_t - b_online_t - b_t)^2 over live steps, per
-    episode of the batch; returns the loss (detached)."""
-    loss = ((target - predicted) * live).square().sum() / batch
-    if torch.isfinite(loss):
-        loss.backward()
-    return loss.detach()
-
-
-def _run_now(fn: Callable[..., torch.Tensor], *args: object) -> Future:
-    """Call `fn` at once (no baseline thread), with a thread pool's interface."""
-    done: Future = Future()
-    done.set_result(fn(*args))
-    return done
-
-
 def model_config(task: TapeTask, preset: RLNTMPreset) -> RLNTMConfig:
     return RLNTMConfig(**asdict(preset.model), memory=task.memory, input_backward=task.input_backward)
 
@@ -188,10 +170,9 @@ def _train(
     torch.manual_seed(cfg.seed)
     config = model_config(task, preset)
     model = RLNTM(config).to(dev)
-    baseline_net = Baseline(config).to(dev)
+    baseline_state: dict = {"baseline": Baseline(config).state_dict()}
     state = open_run(out_dir, preset_json, task.name, "rlntm", resume)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
-    baseline_optimizer = torch.optim.SGD(baseline_net.parameters(), lr=cfg.lr, momentum=cfg.momentum)
     top = cfg.top_size or task.top_size
     curriculum = LengthCurriculum(
         top, cfg.curriculum_start, cfg.promote_below, cfg.refractory, cfg.curriculum
@@ -202,9 +183,8 @@ def _train(
     update, elapsed, solved, accuracy = 0, 0.0, False, 0.0
     if state is not None:
         model.load_state_dict(state["model"])
-        baseline_net.load_state_dict(state["baseline"])
+        baseline_state = {key: state[key] for key in ("baseline", "baseline_optimizer")}
         optimizer.load_state_dict(state["optimizer"])
-        baseline_optimizer.load_state_dict(state["baseline_optimizer"])
         curriculum.load_state(state["curriculum"])
         rng.bit_generator.state = json.loads(state["rng"])
         generator.set_state(state["generator"])
@@ -223,9 +203,8 @@ def _train(
             task.name,
             task.env_id,
             preset=preset_json,
-            baseline={k: v.detach().cpu() for k, v in baseline_net.state_dict().items()},
+            **baseline.state(),
             optimizer=optimizer.state_dict(),
-            baseline_optimizer=baseline_optimizer.state_dict(),
             curriculum=curriculum.state(),
             rng=json.dumps(rng.bit_generator.state),
             generator=generator.get_state(),
@@ -238,11 +217,16 @@ def _train(
         )
 
     choose = sampler(generator)
-    # The baseline network reads detached inputs and the controller sees its predictions detached: the
-    # two graphs share nothing, so with threads to spare the baseline's passes run beside the
-    # controller's (torch releases the GIL inside its ops), with the same result.
-    pool = ThreadPoolExecutor(1) if cfg.threads > 1 and cfg.offline_baseline else None
-    run_baseline = pool.submit if pool is not None else _run_now
+    # With a core to spare, the baseline network runs in a process of its own, beside the controller.
+    baseline = OfflineBaseline(
+        config,
+        cfg.lr,
+        cfg.momentum,
+        cfg.clip_baseline,
+        baseline_state,
+        dev,
+        process=cfg.threads > 1 and cfg.offline_baseline,
+    )
     metrics = (out_dir / "metrics.jsonl").open("a")
     bar = _Progress(cfg.updates, update, enabled=progress, log=log)
     started = time.perf_counter() - elapsed
@@ -252,38 +236,29 @@ def _train(
             sizes = curriculum.sizes(rng, cfg.batch_size)
             tapes = TapeBatch(task, task.sample_arrays(rng, sizes), config.window, config.cell_size, dev)
             episodes = rollout(model, tapes, choose)
-            episodes.read_rows, episodes.live  # noqa: B018 (cached here, not raced for by two threads)
+            if cfg.offline_baseline:  # it needs nothing from the controller's pass: start it now
+                baseline.predict(Baseline.inputs(episodes))
             optimizer.zero_grad(set_to_none=True)
-            baseline_optimizer.zero_grad(set_to_none=True)
-            predicted = None
-            if cfg.offline_baseline and not config.memory:  # it reads no memory: start it now
-                predicted = run_baseline(baseline_net, episodes, None)
             scores = score(model, episodes)
-            if cfg.offline_baseline and config.memory:
-                predicted = run_baseline(baseline_net, episodes, scores.memory_reads)
             rewards = scores.rewards(episodes).detach()
             future = returns(rewards, cfg.future_rewards)  # (T, B) R_t
             T = episodes.steps
             b = online.values(T)[:, None] * cfg.online_baseline  # (T, B)
-            fitted = None
-            if predicted is not None:
-                prediction = predicted.result()  # (T, B)
-                fitted = run_baseline(_fit_baseline, prediction, future - b, episodes.live, cfg.batch_size)
-                b = b + prediction.detach()
+            if cfg.offline_baseline:
+                prediction = baseline.prediction()  # (T, B)
+                baseline.fit(future - b, episodes.live)
+                b = b + prediction
             loss = -surrogate(episodes, scores, b, cfg.future_rewards).sum() / cfg.batch_size
             if torch.isfinite(loss):
                 loss.backward()
-            baseline_loss = fitted.result() if fitted is not None else torch.zeros((), device=dev)
+            baseline_loss = baseline.fitted() if cfg.offline_baseline else torch.zeros((), device=dev)
             if not (torch.isfinite(loss) and torch.isfinite(baseline_loss)):
                 raise TrainingError(
                     f"non-finite loss at update {update + 1}; stopped. The last good checkpoint is "
                     f"{ckpt_path} (try a lower train.lr)"
                 )
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_controller)
-            torch.nn.utils.clip_grad_norm_(baseline_net.parameters(), cfg.clip_baseline)
             optimizer.step()
-            if cfg.offline_baseline:
-                baseline_optimizer.step()
             online.update(future, episodes.live)
             update += 1
 
@@ -298,7 +273,7 @@ def _train(
             reward = float(rewards.sum() / cfg.batch_size)
             row = {
                 "update": update,
-                "time": round(elapsed, 3),
+                "time": round(elapsed, 4),
                 "train/reward": reward,
                 "train/loss01": batch_loss01,
                 "train/level": curriculum.level,
@@ -320,12 +295,11 @@ def _train(
             if update % cfg.checkpoint_every == 0 and not solved:
                 metrics.flush()
                 save(finished=False)
+        path = save(finished=True)
     finally:
         metrics.close()
         bar.close()
-        if pool is not None:
-            pool.shutdown()
-    path = save(finished=True)
+        baseline.close()
     verdict = "solved" if solved else f"not solved (curriculum level {curriculum.level} of {top})"
     log(f"{verdict} after {update} updates in {elapsed:.1f}s")
     return path

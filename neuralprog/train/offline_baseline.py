@@ -1,0 +1,168 @@
+"""The RL-NTM's offline baseline network with its own optimizer, in the trainer's process or in one of
+its own.
+
+Each update asks it for b_t on the batch's episodes (`predict`, then `prediction`), and later fits it to
+the returns with one clipped SGD step (`fit`, then `fitted`). Its graph shares nothing with the
+controller's, so with a second core it can run in a process of its own while the trainer scores the
+episodes and backpropagates through the controller. A thread would not do: both passes are long
+sequences of small tensor ops that take and release Python's lock, and two threads ran them slower
+than one (README, RL-NTM speed). Either way the same code computes the same floats (single-threaded),
+so a run does not depend on where its baseline ran.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import traceback
+from multiprocessing.connection import Connection
+from typing import Any
+
+import torch
+
+from neuralprog.models.rlntm import Baseline, BaselineInputs, RLNTMConfig
+
+
+class BaselineFitter:
+    """The network and its optimizer: predict b_t, then one step on sum_t live * (target - b_t)^2."""
+
+    def __init__(
+        self,
+        config: RLNTMConfig,
+        lr: float,
+        momentum: float,
+        clip: float,
+        state: dict,
+        device: torch.device | str = "cpu",
+    ):
+        self.net = Baseline(config).to(device)
+        self.net.load_state_dict(state["baseline"])
+        self.optimizer = torch.optim.SGD(self.net.parameters(), lr=lr, momentum=momentum)
+        if state.get("baseline_optimizer"):
+            self.optimizer.load_state_dict(state["baseline_optimizer"])
+        self.clip = clip
+        self._predicted: torch.Tensor | None = None
+
+    def predict(self, inputs: BaselineInputs) -> torch.Tensor:
+        """(T, B) baselines, detached; the graph is kept for `fit`."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self._predicted = self.net(inputs)
+        return self._predicted.detach()
+
+    def fit(self, target: torch.Tensor, live: torch.Tensor) -> torch.Tensor:
+        """One SGD step towards `target` (T, B) on the live steps, the loss summed over steps and
+        averaged over episodes; returns the loss. A non-finite loss takes no step (the trainer stops)."""
+        assert self._predicted is not None, "fit before predict"
+        loss = ((target - self._predicted) * live).square().sum() / target.shape[1]
+        self._predicted = None
+        if torch.isfinite(loss):
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.clip)
+            self.optimizer.step()
+        return loss.detach()
+
+    def state(self) -> dict:
+        return {
+            "baseline": {k: v.detach().cpu() for k, v in self.net.state_dict().items()},
+            "baseline_optimizer": self.optimizer.state_dict(),
+        }
+
+
+class OfflineBaseline:
+    """A `BaselineFitter` here (`process=False`: each call runs at once) or in a child process, behind
+    one interface: `predict` and `fit` start the work, `prediction` and `fitted` wait for it."""
+
+    def __init__(
+        self,
+        config: RLNTMConfig,
+        lr: float,
+        momentum: float,
+        clip: float,
+        state: dict,
+        device: torch.device,
+        process: bool,
+    ):
+        self._local: BaselineFitter | None = None
+        self._result: Any = None
+        if not process or device.type != "cpu":
+            self._local = BaselineFitter(config, lr, momentum, clip, state, device)
+            return
+        context = multiprocessing.get_context("spawn")  # a fork would copy the parent's torch threads
+        self._conn, child = context.Pipe()
+        self._process = context.Process(
+            target=_serve, args=(child, config, lr, momentum, clip, state), daemon=True
+        )
+        self._process.start()
+        child.close()
+
+    def predict(self, inputs: BaselineInputs) -> None:
+        if self._local is not None:
+            self._result = self._local.predict(inputs)
+        else:
+            self._conn.send(("predict", [None if x is None else x.numpy() for x in inputs]))
+
+    def prediction(self) -> torch.Tensor:
+        return self._result if self._local is not None else torch.from_numpy(self._receive())
+
+    def fit(self, target: torch.Tensor, live: torch.Tensor) -> None:
+        if self._local is not None:
+            self._result = self._local.fit(target, live)
+        else:
+            self._conn.send(("fit", [target.numpy(), live.numpy()]))
+
+    def fitted(self) -> torch.Tensor:
+        return self._result if self._local is not None else torch.tensor(self._receive())
+
+    def state(self) -> dict:
+        """The network's and its optimizer's state, for a checkpoint."""
+        if self._local is not None:
+            return self._local.state()
+        self._conn.send(("state", None))
+        return self._receive()
+
+    def close(self) -> None:
+        if self._local is None and self._process.is_alive():
+            with contextlib.suppress(OSError):  # a dead process has closed its end
+                self._conn.send(("stop", None))
+            self._process.join(timeout=5)
+            if self._process.is_alive():
+                self._process.kill()
+
+    def _receive(self) -> Any:
+        try:
+            kind, value = self._conn.recv()
+        except EOFError:
+            raise RuntimeError("the baseline network's process died") from None
+        if kind == "error":
+            raise RuntimeError(f"the baseline network's process failed: {value}")
+        return value
+
+
+def _serve(
+    conn: Connection, config: RLNTMConfig, lr: float, momentum: float, clip: float, state: dict
+) -> None:
+    """The child process: one thread, requests answered in order until "stop" or a closed pipe."""
+    torch.set_num_threads(1)
+    try:
+        fitter = BaselineFitter(config, lr, momentum, clip, state)
+        while True:
+            try:
+                kind, value = conn.recv()
+            except EOFError:
+                return
+            if kind == "stop":
+                return
+            if kind == "predict":
+                tape, read_rows, reads = value
+                inputs = BaselineInputs(
+                    torch.from_numpy(tape),
+                    torch.from_numpy(read_rows),
+                    None if reads is None else torch.from_numpy(reads),
+                )
+                conn.send(("ok", fitter.predict(inputs).numpy()))
+            elif kind == "fit":
+                conn.send(("ok", float(fitter.fit(*(torch.from_numpy(x) for x in value)))))
+            elif kind == "state":
+                conn.send(("ok", fitter.state()))
+    except Exception:  # reported to the trainer, which stops with it
+        conn.send(("error", traceback.format_exc(limit=-1).strip().splitlines()[-1]))
