@@ -12,6 +12,7 @@ spells move the mean by tens of percent from one run to the next.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import platform
 import statistics
@@ -57,7 +58,7 @@ def main() -> None:
                     for line in (Path(tmp) / "run" / "metrics.jsonl").read_text().splitlines()
                 ]
             times = [row["time"] for row in metrics[9:]]
-            per_update = statistics.median(b - a for a, b in zip(times, times[1:], strict=False))
+            per_update = statistics.median(b - a for a, b in itertools.pairwise(times))
             steps = metrics[-1]["train/steps"]
             row.append(f"{1000 * per_update:.1f} ms")
         row.insert(1, str(steps))

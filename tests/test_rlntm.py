@@ -95,6 +95,7 @@ def test_rollout_and_score_compute_the_same_logits(name, controller):
         grads.append(torch.autograd.grad(objective, list(model.parameters()), allow_unused=True))
     torch.testing.assert_close(scores.action_logits[live][finite], replayed[finite], rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(scores.prediction_logits, recomputed.prediction_logits, rtol=1e-3, atol=1e-3)
+    assert all(x is None or x.grad_fn is None for x in vars(episodes.record).values())  # reusable
     for replay_grad, recompute_grad in zip(*grads, strict=True):
         if recompute_grad is None:
             assert replay_grad is None

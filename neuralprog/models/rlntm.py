@@ -87,8 +87,8 @@ class RLNTMConfig:
 
 
 class RLNTM(nn.Module):
-    read_offsets: torch.Tensor
-    action_offsets: torch.Tensor
+    row_offsets: torch.Tensor
+    """(K + 3,) where each read slot's rows start in `read_table` (see `row_offsets`)."""
     static_mask: torch.Tensor
     """(3, 3) additive mask of the actions the task allows (0 or -inf)."""
     write_rows: torch.Tensor | None
@@ -141,9 +141,7 @@ class RLNTM(nn.Module):
         self.register_buffer("write_keep", write_keep, persistent=False)
         self.direct_scale = nn.Parameter(torch.empty(2)) if self.direct else None
         """How strongly the gated symbol and memory paths push the prediction logits."""
-        read_offsets, action_offsets = row_offsets(K)
-        self.register_buffer("read_offsets", read_offsets, persistent=False)
-        self.register_buffer("action_offsets", action_offsets, persistent=False)
+        self.register_buffer("row_offsets", row_offsets(K), persistent=False)
         mask = torch.zeros(ACTION_SLOTS, 3)
         mask[OUTPUT, 2] = NEG_INF  # the output head has two actions
         if not config.memory:
@@ -166,24 +164,39 @@ class RLNTM(nn.Module):
 
     def read_index(self, symbols: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
         """(..., K) symbols read and (..., 3) previous actions -> (..., K + 3) rows of `read_table`."""
-        return read_rows(symbols, previous, self.read_offsets, self.action_offsets)
+        return read_rows(symbols, previous, self.row_offsets)
+
+    def step_bias(self) -> torch.Tensor:
+        """(G,) the bias of a step's gate pre-activations: the reads' and (LSTM) the recurrence's."""
+        return self.bias if self.hidden_in is None else self.bias + self.hidden_in.bias
 
     def step(
-        self, index: torch.Tensor, memory_read: torch.Tensor | None, h: torch.Tensor, c: torch.Tensor
+        self,
+        index: torch.Tensor,
+        memory_read: torch.Tensor | None,
+        h: torch.Tensor,
+        c: torch.Tensor,
+        bias: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One controller step from (B, K + 3) read rows, (B, K, D) cells read and the states (B, H) ->
-        (gates, c, tanh(c), h): an LSTM's activated gates (B, 4H, order i, f, o, g, as `lstm_sequence`)
-        and new states; the feed-forward controller's one tanh layer gives (h, c, c, h)."""
-        a = F.embedding_bag(index, self.read_table, mode="sum").add_(self.bias)
+        """One controller step from (B, K + 3) read rows, (B, K, D) cells read, the states (B, H) and
+        `step_bias()` -> (gates, c, tanh(c), h): an LSTM's activated gates (B, 4H, order i, f, o, g, as
+        `lstm_sequence`) and new states; the feed-forward controller's one tanh layer gives (h, c, c, h)."""
+        a = F.embedding_bag(index, self.read_table, mode="sum").add_(bias)
         if self.memory_in is not None and memory_read is not None:
             a.addmm_(memory_read.flatten(1), self.memory_in.weight.T)
         if self.hidden_in is None:
             h = a.tanh_()
             return h, c, c, h
-        a.add_(self.hidden_in.bias).addmm_(h, self.hidden_in.weight.T)
+        a.addmm_(h, self.hidden_in.weight.T)
         c_new, tc, h_new = torch.empty_like(c), torch.empty_like(c), torch.empty_like(h)
         _lstm_forward_step(a, c, c_new, tc, h_new, dim=1)
         return a, c_new, tc, h_new
+
+    def action_head(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The head-move logits' rows of `head`, (9, H) and (9,), with the inverse temperature folded in
+        (a step's logits are then one product; `action_logits` gives the same up to rounding)."""
+        n, scale = ACTION_SLOTS * 3, self.config.inverse_temperature
+        return scale * self.head.weight[:n], scale * self.head.bias[:n]
 
     def control(self, h: torch.Tensor) -> torch.Tensor:
         """(..., H) -> (..., control_size): action logits, write and gates, without the prediction."""
@@ -234,19 +247,17 @@ class RLNTM(nn.Module):
         return logits
 
 
-def row_offsets(K: int, device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Where each read slot's rows start in a read table: K input-symbol slots of READ_VOCAB rows, then
-    the 3 previous actions of 3 rows each."""
+def row_offsets(K: int, device: torch.device | None = None) -> torch.Tensor:
+    """(K + 3,) where each read slot's rows start in a read table: K input-symbol slots of READ_VOCAB
+    rows, then the 3 previous actions of 3 rows each."""
     read = READ_VOCAB * torch.arange(K, device=device)
-    return read, K * READ_VOCAB + 3 * torch.arange(ACTION_SLOTS, device=device)
+    return torch.cat([read, K * READ_VOCAB + 3 * torch.arange(ACTION_SLOTS, device=device)])
 
 
-def read_rows(
-    symbols: torch.Tensor, previous: torch.Tensor, read_offsets: torch.Tensor, action_offsets: torch.Tensor
-) -> torch.Tensor:
+def read_rows(symbols: torch.Tensor, previous: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
     """(..., K) symbols read and (..., 3) previous actions -> (..., K + 3) rows of a read table (the
     controller's and the baseline network's share the layout)."""
-    return torch.cat([symbols + read_offsets, previous + action_offsets], dim=-1)
+    return torch.cat([symbols, previous], dim=-1).add_(offsets)
 
 
 def symbol_one_hot(symbol: torch.Tensor, size: int, dtype: torch.dtype) -> torch.Tensor:
@@ -474,9 +485,8 @@ class Episodes:
     @cached_property
     def read_rows(self) -> torch.Tensor:
         """(T, B, K + 3) what the controller read at each step, as rows of a read table."""
-        return read_rows(
-            self.symbols, self.previous, *row_offsets(self.symbols.shape[-1], self.symbols.device)
-        )
+        offsets = row_offsets(self.symbols.shape[-1], self.symbols.device)
+        return read_rows(self.symbols, self.previous, offsets)
 
     @cached_property
     def previous(self) -> torch.Tensor:
@@ -502,6 +512,7 @@ def rollout(model: RLNTM, tapes: TapeBatch, choose: Chooser) -> Episodes:
     c = torch.zeros_like(h)
     previous = torch.full((B, ACTION_SLOTS), STAY, dtype=torch.long, device=tapes.device)
     previous[:, OUTPUT] = 0
+    bias, (action_weight, action_bias) = model.step_bias(), model.action_head()
     write_head = model.write_head() if tapes.memory is not None else None
     log: dict[str, list[torch.Tensor]] = defaultdict(list)
     parents = []
@@ -512,8 +523,8 @@ def rollout(model: RLNTM, tapes: TapeBatch, choose: Chooser) -> Episodes:
             break
         symbols = tapes.read_input()  # (B, K)
         memory_read = tapes.read_memory() if tapes.memory is not None else None  # (B, K, D)
-        gates, c, tc, h = model.step(model.read_index(symbols, previous), memory_read, h, c)
-        logits = model.action_logits(model.control(h))
+        gates, c, tc, h = model.step(model.read_index(symbols, previous), memory_read, h, c, bias)
+        logits = torch.addmm(action_bias, h, action_weight.T).view(-1, ACTION_SLOTS, 3)
         # Finished episodes get one allowed action, so that the enumerating chooser does not branch them.
         mask = torch.where(tapes.forced().view(-1, 1, 1), forced_mask, model.static_mask)
         mask = torch.where(done.view(-1, 1, 1), model.finished_mask, mask)
@@ -694,6 +705,7 @@ class _MemoryScan(torch.autograd.Function):
             memory_weight_t, hidden_weight_t, write_weight_t, hs, cs, tcs, acts, reads, cells, writes
         )
         ctx.plan = plan
+        reads, cells = reads.detach(), cells.detach()  # new tensors: a record stays out of the graph
         ctx.mark_non_differentiable(cells)
         return hs[1:], reads, cells
 
