@@ -356,52 +356,56 @@ def _lstm_backward_step(
 class _LSTMSequence(torch.autograd.Function):
     """An LSTM over a whole sequence whose input projections are given, with a hand-written backward: T
     steps of a few in-place tensor ops each way, instead of an autograd graph of T x 15 nodes. Gate
-    order i, f, o, g (the three sigmoid gates first). The input comes as consecutive chunks of the
-    sequence, added once to the bias in one buffer (no concatenated copy). Given the rollout's `Record`
-    of the same computation, the forward pass is that record."""
+    order i, f, o, g (the three sigmoid gates first). Given the rollout's `Record` of the same
+    computation, the forward pass is that record."""
 
     @staticmethod
-    def forward(ctx, bias: torch.Tensor, weight: torch.Tensor, record: Record | None, *chunks: torch.Tensor):
-        lengths = [len(chunk) for chunk in chunks]
+    def forward(ctx, x, bias, weight, h0, c0, record: Record | None):
         if record is not None:
             acts, cs, tcs, hs = record.gates, record.cs, record.tcs, record.hs
         else:
-            acts = chunks[0].new_empty(sum(lengths), *chunks[0].shape[1:])  # (T, B, 4H), activated in place
-            for chunk, part in zip(chunks, acts.split(lengths), strict=True):
-                torch.add(chunk, bias, out=part)
+            acts = x + bias  # (T, B, 4H), activated in place into the gates
             T, B, G = acts.shape
             cs, hs = acts.new_zeros(T + 1, B, G // 4), acts.new_zeros(T + 1, B, G // 4)
             tcs = acts.new_empty(T, B, G // 4)
+            if h0 is not None:
+                hs[0], cs[0] = h0, c0
             a, c, tc, h = acts.unbind(), cs.unbind(), tcs.unbind(), hs.unbind()  # per-step views, made once
             for t in range(T):
                 _lstm_forward_step(a[t].addmm_(h[t], weight.T), c[t], c[t + 1], tc[t], h[t + 1], dim=1)
         ctx.save_for_backward(weight, hs, cs, tcs, acts)
-        ctx.lengths = lengths
-        return hs[1:]
+        return hs[1:], cs[-1]
 
     @staticmethod
-    def backward(ctx, grad_h: torch.Tensor):
+    def backward(ctx, grad_h, grad_c):
         weight, hs, cs, tcs, acts = ctx.saved_tensors
         T = len(acts)
         grad_x = torch.empty_like(acts)
         dh = grad_h[T - 1].clone()
-        dc = torch.zeros_like(dh)
+        dc = grad_c.clone() if grad_c is not None else torch.zeros_like(dh)
         a, c, tc, da, gh = acts.unbind(), cs.unbind(), tcs.unbind(), grad_x.unbind(), grad_h.unbind()
         for t in reversed(range(T)):
             _lstm_backward_step(a[t], c[t], tc[t], dh, dc, da[t], dim=1)
             if t:
                 dh = torch.addmm(gh[t - 1], da[t], weight)  # dL/dh_{t-1}
         grad_weight = grad_x.flatten(0, 1).T @ hs[:-1].flatten(0, 1)
-        return grad_x.sum((0, 1)), grad_weight, None, *grad_x.split(ctx.lengths)
+        grad_h0 = da[0] @ weight if ctx.needs_input_grad[3] else None
+        grad_c0 = dc if ctx.needs_input_grad[4] else None
+        return grad_x, grad_x.sum((0, 1)), grad_weight, grad_h0, grad_c0, None
 
 
 def lstm_sequence(
-    chunks: list[torch.Tensor], bias: torch.Tensor, weight: torch.Tensor, record: Record | None = None
-) -> torch.Tensor:
-    """Input projections (T, B, 4H), given as consecutive chunks along T, plus a (4H,) bias, and the
-    (4H, H) recurrent weight -> (T, B, H) states, from a zero state; gate order i, f, o, g. `record`: the
-    rollout's computation of the same, used as the forward pass."""
-    return _LSTMSequence.apply(bias, weight, record, *chunks)
+    x: torch.Tensor,
+    bias: torch.Tensor,
+    weight: torch.Tensor,
+    initial: tuple[torch.Tensor, torch.Tensor] | None = None,
+    record: Record | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Input projections x (T, B, 4H), a (4H,) bias and the (4H, H) recurrent weight -> the (T, B, H)
+    states and the last (B, H) cell state, from `initial` (h, c) or a zero state; gate order i, f, o,
+    g. `record`: the rollout's computation of the same (from a zero state), used as the forward pass."""
+    h0, c0 = initial if initial is not None else (None, None)
+    return _LSTMSequence.apply(x, bias, weight, h0, c0, record)
 
 
 Chooser = Callable[[torch.Tensor, int], tuple[torch.Tensor | None, torch.Tensor]]
@@ -624,7 +628,7 @@ def score(model: RLNTM, episodes: Episodes) -> Scores:
             h = torch.tanh(projected + model.bias)
         else:
             bias = model.bias + model.hidden_in.bias
-            h = lstm_sequence([projected], bias, model.hidden_in.weight, episodes.record)
+            h, _ = lstm_sequence(projected, bias, model.hidden_in.weight, record=episodes.record)
         control = model.control(h)
         prediction = model.prediction(h, control, symbol, None)
         return Scores(model.action_logits(control) + mask, prediction, None)
@@ -795,24 +799,41 @@ class Baseline(nn.Module):
     def inputs(episodes: Episodes) -> BaselineInputs:
         """What the network reads of a batch of episodes: the tapes, and at each step what the
         controller read (with memory, as the rollout recorded it)."""
-        tapes = episodes.tapes
-        L = int(tapes.input_length.max())
-        tape = tapes.input[:, tapes.pad : tapes.pad + L].flip(1).T  # (L, B)
         reads = None
         if episodes.memory_pos is not None:
             assert episodes.record is not None and episodes.record.reads is not None
             reads = episodes.record.reads.flatten(2)
-        return BaselineInputs(tape, episodes.read_rows, reads)
+        return BaselineInputs(Baseline.tape(episodes.tapes), episodes.read_rows, reads)
+
+    @staticmethod
+    def tape(tapes: TapeBatch) -> torch.Tensor:
+        """(L, B) the input tapes, padded with blanks to the batch's longest and reversed: a shorter
+        tape's blanks come first, then its END, then its last symbol... its first."""
+        L = int(tapes.input_length.max())
+        return tapes.input[:, tapes.pad : tapes.pad + L].flip(1).T
+
+    def read_tape(self, tape: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The LSTM's (h, c) after reading the (L, B) reversed tape: what it starts the steps from."""
+        weight, bias = self.recurrent.weight, self.recurrent.bias
+        h, c = lstm_sequence(sum_rows(self.tape_table, tape[..., None]), bias, weight)
+        return h[-1], c
+
+    def run_steps(
+        self,
+        state: tuple[torch.Tensor, torch.Tensor],
+        read_rows: torch.Tensor,
+        memory_reads: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """(T, B) baselines: the LSTM from `state` on what the controller read at each step."""
+        rows = sum_rows(self.read_table, read_rows)  # (T, B, 4H)
+        if self.memory_in is not None and memory_reads is not None:
+            rows = rows + self.memory_in(memory_reads)
+        h, _ = lstm_sequence(rows, self.recurrent.bias, self.recurrent.weight, initial=state)
+        return self.out(h)[..., 0]
 
     def forward(self, inputs: BaselineInputs) -> torch.Tensor:
-        """(T, B) baselines. The tape, padded with blanks to the batch's longest, is read backwards: a
-        shorter tape's blanks come first, then its END, then its last symbol... its first."""
-        tape_rows = sum_rows(self.tape_table, inputs.tape[..., None])  # (L, B, 4H)
-        step_rows = sum_rows(self.read_table, inputs.read_rows)  # (T, B, 4H)
-        if self.memory_in is not None and inputs.memory_reads is not None:
-            step_rows = step_rows + self.memory_in(inputs.memory_reads)
-        h = lstm_sequence([tape_rows, step_rows], self.recurrent.bias, self.recurrent.weight)
-        return self.out(h[len(tape_rows) :])[..., 0]  # (T, B): the states beside the controller's steps
+        """(T, B) baselines: the tape first, then the steps."""
+        return self.run_steps(self.read_tape(inputs.tape), inputs.read_rows, inputs.memory_reads)
 
 
 class BaselineInputs(NamedTuple):

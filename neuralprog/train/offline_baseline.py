@@ -1,8 +1,9 @@
 """The RL-NTM's offline baseline network with its own optimizer, in the trainer's process or in one of
 its own.
 
-Each update asks it for b_t on the batch's episodes (`predict`, then `prediction`), and later fits it to
-the returns with one clipped SGD step (`fit`, then `fitted`). Its graph shares nothing with the
+Each update has it read the batch's input tapes while the controller plays the episodes (`read_tape`),
+asks it for b_t along the episodes (`predict`, then `prediction`), and later fits it to the returns
+with one clipped SGD step (`fit`, then `fitted`). Its graph shares nothing with the
 controller's, so with a second core it can run in a process of its own while the trainer scores the
 episodes and backpropagates through the controller. A thread would not do: both passes are long
 sequences of small tensor ops that take and release Python's lock, and two threads ran them slower
@@ -20,7 +21,8 @@ from typing import Any
 
 import torch
 
-from neuralprog.models.rlntm import Baseline, BaselineInputs, RLNTMConfig
+from neuralprog.models.rlntm import Baseline, RLNTMConfig
+from neuralprog.train.supervised import TrainingError
 
 
 class BaselineFitter:
@@ -41,12 +43,20 @@ class BaselineFitter:
         if state.get("baseline_optimizer"):
             self.optimizer.load_state_dict(state["baseline_optimizer"])
         self.clip = clip
+        self._tape_state: tuple[torch.Tensor, torch.Tensor] | None = None
         self._predicted: torch.Tensor | None = None
 
-    def predict(self, inputs: BaselineInputs) -> torch.Tensor:
-        """(T, B) baselines, detached; the graph is kept for `fit`."""
+    def read_tape(self, tape: torch.Tensor) -> None:
+        """Read the batch's (L, B) reversed tapes (`Baseline.tape`), before its episodes are played."""
         self.optimizer.zero_grad(set_to_none=True)
-        self._predicted = self.net(inputs)
+        self._tape_state = self.net.read_tape(tape)
+
+    def predict(self, read_rows: torch.Tensor, memory_reads: torch.Tensor | None) -> torch.Tensor:
+        """(T, B) baselines along the played episodes (`Baseline.inputs`), detached; the graph is kept
+        for `fit`."""
+        assert self._tape_state is not None, "predict before read_tape"
+        self._predicted = self.net.run_steps(self._tape_state, read_rows, memory_reads)
+        self._tape_state = None
         return self._predicted.detach()
 
     def fit(self, target: torch.Tensor, live: torch.Tensor) -> torch.Tensor:
@@ -70,7 +80,8 @@ class BaselineFitter:
 
 class OfflineBaseline:
     """A `BaselineFitter` here (`process=False`: each call runs at once) or in a child process, behind
-    one interface: `predict` and `fit` start the work, `prediction` and `fitted` wait for it."""
+    one interface: `read_tape`, `predict` and `fit` start the work, `prediction` and `fitted` wait
+    for it."""
 
     def __init__(
         self,
@@ -87,7 +98,11 @@ class OfflineBaseline:
         if not process or device.type != "cpu":
             self._local = BaselineFitter(config, lr, momentum, clip, state, device)
             return
-        context = multiprocessing.get_context("spawn")  # a fork would copy the parent's torch threads
+        # A fork starts at once and, unlike a spawn, does not run the user's main script again (a
+        # script without a __main__ guard would start training anew in the child). Torch resets its
+        # thread pool in a forked child, as for a DataLoader's workers; the CPU-only child uses no GPU.
+        forks = "fork" in multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork") if forks else multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
         self._process = context.Process(
             target=_serve, args=(child, config, lr, momentum, clip, state), daemon=True
@@ -95,11 +110,17 @@ class OfflineBaseline:
         self._process.start()
         child.close()
 
-    def predict(self, inputs: BaselineInputs) -> None:
+    def read_tape(self, tape: torch.Tensor) -> None:
         if self._local is not None:
-            self._result = self._local.predict(inputs)
+            self._local.read_tape(tape)
         else:
-            self._conn.send(("predict", [None if x is None else x.numpy() for x in inputs]))
+            self._send("tape", tape.numpy())
+
+    def predict(self, read_rows: torch.Tensor, memory_reads: torch.Tensor | None) -> None:
+        if self._local is not None:
+            self._result = self._local.predict(read_rows, memory_reads)
+        else:
+            self._send("predict", (read_rows.numpy(), None if memory_reads is None else memory_reads.numpy()))
 
     def prediction(self) -> torch.Tensor:
         return self._result if self._local is not None else torch.from_numpy(self._receive())
@@ -108,7 +129,7 @@ class OfflineBaseline:
         if self._local is not None:
             self._result = self._local.fit(target, live)
         else:
-            self._conn.send(("fit", [target.numpy(), live.numpy()]))
+            self._send("fit", [target.numpy(), live.numpy()])
 
     def fitted(self) -> torch.Tensor:
         return self._result if self._local is not None else torch.tensor(self._receive())
@@ -117,7 +138,7 @@ class OfflineBaseline:
         """The network's and its optimizer's state, for a checkpoint."""
         if self._local is not None:
             return self._local.state()
-        self._conn.send(("state", None))
+        self._send("state", None)
         return self._receive()
 
     def close(self) -> None:
@@ -128,14 +149,23 @@ class OfflineBaseline:
             if self._process.is_alive():
                 self._process.kill()
 
+    def _send(self, kind: str, value: Any) -> None:
+        try:
+            self._conn.send((kind, value))
+        except OSError:  # a broken pipe: the process is gone
+            raise TrainingError(DIED) from None
+
     def _receive(self) -> Any:
         try:
             kind, value = self._conn.recv()
-        except EOFError:
-            raise RuntimeError("the baseline network's process died") from None
+        except (EOFError, OSError):
+            raise TrainingError(DIED) from None
         if kind == "error":
-            raise RuntimeError(f"the baseline network's process failed: {value}")
+            raise TrainingError(f"the baseline network's process failed: {value}")
         return value
+
+
+DIED = "the baseline network's process died; resume the run from its last checkpoint"
 
 
 def _serve(
@@ -152,14 +182,12 @@ def _serve(
                 return
             if kind == "stop":
                 return
-            if kind == "predict":
-                tape, read_rows, reads = value
-                inputs = BaselineInputs(
-                    torch.from_numpy(tape),
-                    torch.from_numpy(read_rows),
-                    None if reads is None else torch.from_numpy(reads),
-                )
-                conn.send(("ok", fitter.predict(inputs).numpy()))
+            if kind == "tape":
+                fitter.read_tape(torch.from_numpy(value))
+            elif kind == "predict":
+                read_rows, reads = value
+                memory_reads = None if reads is None else torch.from_numpy(reads)
+                conn.send(("ok", fitter.predict(torch.from_numpy(read_rows), memory_reads).numpy()))
             elif kind == "fit":
                 conn.send(("ok", float(fitter.fit(*(torch.from_numpy(x) for x in value)))))
             elif kind == "state":

@@ -235,9 +235,12 @@ def _train(
             # Play a batch of episodes, then score them with autograd.
             sizes = curriculum.sizes(rng, cfg.batch_size)
             tapes = TapeBatch(task, task.sample_arrays(rng, sizes), config.window, config.cell_size, dev)
+            if cfg.offline_baseline:  # it reads the tapes first: while the episodes are played
+                baseline.read_tape(Baseline.tape(tapes))
             episodes = rollout(model, tapes, choose)
-            if cfg.offline_baseline:  # it needs nothing from the controller's pass: start it now
-                baseline.predict(Baseline.inputs(episodes))
+            if cfg.offline_baseline:  # and then what the controller read, from the rollout's record
+                inputs = Baseline.inputs(episodes)
+                baseline.predict(inputs.read_rows, inputs.memory_reads)
             optimizer.zero_grad(set_to_none=True)
             scores = score(model, episodes)
             rewards = scores.rewards(episodes).detach()
@@ -249,21 +252,24 @@ def _train(
                 baseline.fit(future - b, episodes.live)
                 b = b + prediction
             loss = -surrogate(episodes, scores, b, cfg.future_rewards).sum() / cfg.batch_size
-            if torch.isfinite(loss):
-                loss.backward()
-            baseline_loss = baseline.fitted() if cfg.offline_baseline else torch.zeros((), device=dev)
-            if not (torch.isfinite(loss) and torch.isfinite(baseline_loss)):
-                raise TrainingError(
-                    f"non-finite loss at update {update + 1}; stopped. The last good checkpoint is "
-                    f"{ckpt_path} (try a lower train.lr)"
-                )
+            diverged = TrainingError(
+                f"non-finite loss at update {update + 1}; stopped. The last good checkpoint is "
+                f"{ckpt_path} (try a lower train.lr)"
+            )
+            if not torch.isfinite(loss):
+                raise diverged
+            loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_controller)
             optimizer.step()
             online.update(future, episodes.live)
             update += 1
+            batch_loss01 = float(loss01(episodes, scores).mean())
+            # The baseline network's step, as late as possible: it may run in a process of its own.
+            baseline_loss = baseline.fitted() if cfg.offline_baseline else torch.zeros((), device=dev)
+            if not torch.isfinite(baseline_loss):
+                raise diverged
 
             # Curriculum, metrics, the solved check, checkpoints.
-            batch_loss01 = float(loss01(episodes, scores).mean())
             level = curriculum.level
             if curriculum.observe(update, batch_loss01):
                 bar.note(
