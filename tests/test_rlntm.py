@@ -24,6 +24,7 @@ from neuralprog.models.rlntm import (
 from neuralprog.presets import get_preset, override
 from neuralprog.train.curriculum import LengthCurriculum
 from neuralprog.train.gradcheck import CONTROLLERS, check, wrong_action_log_probs
+from neuralprog.train.offline_baseline import OfflineBaseline
 from neuralprog.train.reinforce import run, sampler, train
 from neuralprog.train.supervised import TrainingError
 
@@ -205,12 +206,27 @@ def test_training_is_deterministic_and_resume_continues_the_same_run(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["rlntm-reverse", "rlntm-forward-reverse"])
-def test_the_baseline_thread_changes_nothing_but_speed(tmp_path, name):
-    """train.threads=2 runs the baseline network on a thread of its own; the weights must be bit for bit
-    those of one thread (before and after the baseline reads the memory)."""
-    one = train(_short(6, name=name), tmp_path / "one", log=quiet, progress=False)
-    two = train(_short(6, "train.threads=2", name=name), tmp_path / "two", log=quiet, progress=False)
+def test_the_baseline_process_changes_nothing_but_speed(tmp_path, name):
+    """train.threads=2 runs the baseline network in a process of its own; the weights must be bit for
+    bit those of one thread, also after a resume (the process starts from the checkpoint's state)."""
+    one = train(_short(12, name=name), tmp_path / "one", log=quiet, progress=False)
+    train(_short(6, "train.threads=2", name=name), tmp_path / "two", log=quiet, progress=False)
+    preset = _short(12, "train.threads=2", name=name)
+    two = train(preset, tmp_path / "two", resume=True, log=quiet, progress=False)
     _same_weights(one, two)
+
+
+def test_a_dead_baseline_process_stops_training_with_one_line():
+    config = RLNTMConfig()
+    state = {"baseline": Baseline(config).state_dict()}
+    baseline = OfflineBaseline(config, 0.05, 0.9, 2.0, state, torch.device("cpu"), process=True)
+    baseline._process.kill()
+    baseline._process.join()
+    with pytest.raises(TrainingError, match="process died; resume"):
+        baseline.read_tape(torch.zeros(3, 2, dtype=torch.long))
+        baseline.predict(torch.zeros(4, 2, 8, dtype=torch.long), None)
+        baseline.prediction()
+    baseline.close()
 
 
 def test_non_finite_loss_stops_cleanly_and_keeps_the_last_checkpoint(tmp_path):
