@@ -189,7 +189,7 @@ class RLNTM(nn.Module):
             return h, c, c, h
         a.addmm_(h, self.hidden_in.weight.T)
         c_new, tc, h_new = torch.empty_like(c), torch.empty_like(c), torch.empty_like(h)
-        _lstm_forward_step(a, c, c_new, tc, h_new, dim=1)
+        _lstm_forward_step(a, c, c_new, tc, h_new)
         return a, c_new, tc, h_new
 
     def action_head(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -314,15 +314,15 @@ def sum_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 
 
 def _lstm_forward_step(
-    a: torch.Tensor, c: torch.Tensor, c_out: torch.Tensor, tc_out: torch.Tensor, h_out: torch.Tensor, dim: int
+    a: torch.Tensor, c: torch.Tensor, c_out: torch.Tensor, tc_out: torch.Tensor, h_out: torch.Tensor
 ) -> None:
-    """One LSTM step in place: `a` holds the pre-activations of the gates (i, f, o, g) along `dim` (1 for
-    (B, 4H), 0 for the feature-major (4H, B)) and becomes the activated gates; writes the new cell state,
-    its tanh and the new state into the given outputs."""
-    H = c.shape[dim]
-    a.narrow(dim, 0, 3 * H).sigmoid_()
-    a.narrow(dim, 3 * H, H).tanh_()
-    i, f, o, g = a.split(H, dim=dim)
+    """One LSTM step in place: `a` (B, 4H) holds the pre-activations of the gates (i, f, o, g) and
+    becomes the activated gates; writes the new cell state, its tanh and the new state (B, H) into the
+    given outputs."""
+    H = c.shape[1]
+    a[:, : 3 * H].sigmoid_()
+    a[:, 3 * H :].tanh_()
+    i, f, o, g = a.split(H, dim=1)
     torch.mul(f, c, out=c_out).addcmul_(i, g)
     torch.tanh(c_out, out=tc_out)
     torch.mul(o, tc_out, out=h_out)
@@ -335,20 +335,19 @@ def _lstm_backward_step(
     dh: torch.Tensor,
     dc: torch.Tensor,
     da: torch.Tensor,
-    dim: int,
 ) -> None:
     """The gradient of one LSTM step: from dL/dh_t (dh) and dL/dc_t flowing from later steps (dc, updated
-    in place to dL/dc_{t-1}), writes dL/d(pre-activations) into `da`, gates along `dim`. Derivatives as
-    x - x*x and 1 - x*x via addcmul: no `1 - x` with its scalar conversion."""
-    H = dh.shape[dim]
-    i, f, o, g = acts.split(H, dim=dim)
-    di, df, do, dg = da.split(H, dim=dim)
+    in place to dL/dc_{t-1}), writes dL/d(pre-activations) into `da` (B, 4H). Derivatives as x - x*x
+    and 1 - x*x via addcmul: no `1 - x` with its scalar conversion."""
+    H = dh.shape[1]
+    i, f, o, g = acts.split(H, dim=1)
+    di, df, do, dg = da.split(H, dim=1)
     dc.addcmul_(dh * o, torch.addcmul(torch.ones_like(tc), tc, tc, value=-1))  # dL/dc_t
     torch.mul(dc, g, out=di)
     torch.mul(dc, c_prev, out=df)
     torch.mul(dh, tc, out=do)
-    sigmoids = acts.narrow(dim, 0, 3 * H)
-    da.narrow(dim, 0, 3 * H).mul_(torch.addcmul(sigmoids, sigmoids, sigmoids, value=-1))
+    sigmoids = acts[:, : 3 * H]
+    da[:, : 3 * H].mul_(torch.addcmul(sigmoids, sigmoids, sigmoids, value=-1))
     torch.mul(dc, i, out=dg).mul_(torch.addcmul(torch.ones_like(g), g, g, value=-1))
     dc.mul_(f)  # dL/dc_{t-1}
 
@@ -362,6 +361,7 @@ class _LSTMSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, bias, weight, h0, c0, record: Record | None):
         if record is not None:
+            assert h0 is None and record.gates.shape == x.shape, "a record runs from the zero state"
             acts, cs, tcs, hs = record.gates, record.cs, record.tcs, record.hs
         else:
             acts = x + bias  # (T, B, 4H), activated in place into the gates
@@ -372,7 +372,7 @@ class _LSTMSequence(torch.autograd.Function):
                 hs[0], cs[0] = h0, c0
             a, c, tc, h = acts.unbind(), cs.unbind(), tcs.unbind(), hs.unbind()  # per-step views, made once
             for t in range(T):
-                _lstm_forward_step(a[t].addmm_(h[t], weight.T), c[t], c[t + 1], tc[t], h[t + 1], dim=1)
+                _lstm_forward_step(a[t].addmm_(h[t], weight.T), c[t], c[t + 1], tc[t], h[t + 1])
         ctx.save_for_backward(weight, hs, cs, tcs, acts)
         return hs[1:], cs[-1]
 
@@ -385,7 +385,7 @@ class _LSTMSequence(torch.autograd.Function):
         dc = grad_c.clone() if grad_c is not None else torch.zeros_like(dh)
         a, c, tc, da, gh = acts.unbind(), cs.unbind(), tcs.unbind(), grad_x.unbind(), grad_h.unbind()
         for t in reversed(range(T)):
-            _lstm_backward_step(a[t], c[t], tc[t], dh, dc, da[t], dim=1)
+            _lstm_backward_step(a[t], c[t], tc[t], dh, dc, da[t])
             if t:
                 dh = torch.addmm(gh[t - 1], da[t], weight)  # dL/dh_{t-1}
         grad_weight = grad_x.flatten(0, 1).T @ hs[:-1].flatten(0, 1)
@@ -582,8 +582,13 @@ def rollout(model: RLNTM, tapes: TapeBatch, choose: Chooser) -> Episodes:
     for name in ("cs", "hs"):  # the states before each step, from the zero state
         logged[name] = torch.cat([torch.zeros_like(logged[name][:1]), logged[name]])
     record = Record(
-        *(logged["gates"], logged["cs"], logged["tcs"], logged["hs"]),
-        *(logged.get("reads"), logged.get("writes"), logged.get("cells")),
+        gates=logged["gates"],
+        cs=logged["cs"],
+        tcs=logged["tcs"],
+        hs=logged["hs"],
+        reads=logged.get("reads"),
+        writes=logged.get("writes"),
+        cells=logged.get("cells"),
     )
     memory_pos = logged.get("memory_pos")
     return Episodes(tapes, logged["symbols"], logged["actions"], logged["input_pos"], memory_pos, record)
@@ -680,6 +685,7 @@ class _MemoryScan(torch.autograd.Function):
     def forward(ctx, x, memory_weight_t, hidden_weight_t, write_weight_t, write_bias, plan, record):
         read_at, write_at, moved, symbol_hot, n_cells, w, direct = plan
         if record is not None:
+            assert record.gates.shape == x.shape, "a record of other episodes"
             acts, cs, tcs, hs = record.gates, record.cs, record.tcs, record.hs
             reads, writes, cells = record.reads, record.writes, record.cells
         else:
@@ -695,7 +701,7 @@ class _MemoryScan(torch.autograd.Function):
                 a = torch.addmm(x[t], reads[t].view(B, K * D), memory_weight_t, out=acts[t])
                 if hidden_weight_t is not None:
                     a.addmm_(hs[t], hidden_weight_t)
-                    _lstm_forward_step(a, cs[t], cs[t + 1], tcs[t], hs[t + 1], dim=1)
+                    _lstm_forward_step(a, cs[t], cs[t + 1], tcs[t], hs[t + 1])
                 else:
                     hs[t + 1] = a.tanh_()
                 wr = torch.addmm(write_bias, hs[t + 1], write_weight_t, out=writes[t])
@@ -761,7 +767,7 @@ class _MemoryScan(torch.autograd.Function):
             dh = grad_h[t] + dh_next + d_wr @ write_weight_t.T
             da = grad_x[t]
             if lstm:
-                _lstm_backward_step(acts[t], cs[t], tcs[t], dh, dc, da, 1)
+                _lstm_backward_step(acts[t], cs[t], tcs[t], dh, dc, da)
                 assert grad_hidden_weight_t is not None
                 grad_hidden_weight_t.addmm_(hs[t].T, da)
                 dh_next = da @ hidden_weight_t.T

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import signal
 import traceback
 from multiprocessing.connection import Connection
 from typing import Any
@@ -105,10 +106,10 @@ class OfflineBaseline:
         context = multiprocessing.get_context("fork") if forks else multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
         self._process = context.Process(
-            target=_serve, args=(child, config, lr, momentum, clip, state), daemon=True
+            target=_serve, args=(child, self._conn, config, lr, momentum, clip, state), daemon=True
         )
         self._process.start()
-        child.close()
+        child.close()  # the child's end lives in the child only: its death closes the pipe
 
     def read_tape(self, tape: torch.Tensor) -> None:
         if self._local is not None:
@@ -142,17 +143,23 @@ class OfflineBaseline:
         return self._receive()
 
     def close(self) -> None:
-        if self._local is None and self._process.is_alive():
-            with contextlib.suppress(OSError):  # a dead process has closed its end
-                self._conn.send(("stop", None))
-            self._process.join(timeout=5)
-            if self._process.is_alive():
-                self._process.kill()
+        """Stop the process (whatever it was doing: closing the pipe breaks any reply it is sending)."""
+        if self._local is not None:
+            return
+        with contextlib.suppress(OSError):  # a dead process has closed its end
+            self._conn.send(("stop", None))
+        self._conn.close()
+        self._process.join(timeout=5)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
 
     def _send(self, kind: str, value: Any) -> None:
         try:
             self._conn.send((kind, value))
-        except OSError:  # a broken pipe: the process is gone
+        except OSError:  # a broken pipe: the process is gone, perhaps after reporting why
+            if self._conn.poll():
+                self._receive()
             raise TrainingError(DIED) from None
 
     def _receive(self) -> Any:
@@ -169,9 +176,18 @@ DIED = "the baseline network's process died; resume the run from its last checkp
 
 
 def _serve(
-    conn: Connection, config: RLNTMConfig, lr: float, momentum: float, clip: float, state: dict
+    conn: Connection,
+    parent_end: Connection,
+    config: RLNTMConfig,
+    lr: float,
+    momentum: float,
+    clip: float,
+    state: dict,
 ) -> None:
-    """The child process: one thread, requests answered in order until "stop" or a closed pipe."""
+    """The child process: one thread, requests answered in order until "stop" or a closed pipe (the
+    trainer stopped or died). Ctrl-C is the trainer's to handle: it stops the child by closing the pipe."""
+    parent_end.close()  # a fork inherits it; held open here, the trainer's death would go unnoticed
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
     try:
         fitter = BaselineFitter(config, lr, momentum, clip, state)
@@ -192,5 +208,8 @@ def _serve(
                 conn.send(("ok", float(fitter.fit(*(torch.from_numpy(x) for x in value)))))
             elif kind == "state":
                 conn.send(("ok", fitter.state()))
+    except OSError:  # the pipe broke: the trainer is gone
+        return
     except Exception:  # reported to the trainer, which stops with it
-        conn.send(("error", traceback.format_exc(limit=-1).strip().splitlines()[-1]))
+        with contextlib.suppress(OSError):
+            conn.send(("error", traceback.format_exc(limit=-1).strip().splitlines()[-1]))

@@ -128,6 +128,13 @@ def loss01(episodes: Episodes, scores: Scores) -> torch.Tensor:
     return wrong.sum(0) / episodes.tapes.target_length
 
 
+def _diverged(update: int, ckpt_path: Path) -> TrainingError:
+    return TrainingError(
+        f"non-finite loss at update {update}; stopped. The last good checkpoint is {ckpt_path} "
+        "(try a lower train.lr)"
+    )
+
+
 def model_config(task: TapeTask, preset: RLNTMPreset) -> RLNTMConfig:
     return RLNTMConfig(**asdict(preset.model), memory=task.memory, input_backward=task.input_backward)
 
@@ -217,18 +224,11 @@ def _train(
         )
 
     choose = sampler(generator)
-    # With a core to spare, the baseline network runs in a process of its own, beside the controller.
-    baseline = OfflineBaseline(
-        config,
-        cfg.lr,
-        cfg.momentum,
-        cfg.clip_baseline,
-        baseline_state,
-        dev,
-        process=cfg.threads > 1 and cfg.offline_baseline,
-    )
     metrics = (out_dir / "metrics.jsonl").open("a")
     bar = _Progress(cfg.updates, update, enabled=progress, log=log)
+    # With a core to spare, the baseline network runs in a process of its own, beside the controller.
+    process = cfg.threads > 1 and cfg.offline_baseline
+    baseline = OfflineBaseline(config, cfg.lr, cfg.momentum, cfg.clip_baseline, baseline_state, dev, process)
     started = time.perf_counter() - elapsed
     try:
         while update < cfg.updates and not solved:
@@ -252,22 +252,19 @@ def _train(
                 baseline.fit(future - b, episodes.live)
                 b = b + prediction
             loss = -surrogate(episodes, scores, b, cfg.future_rewards).sum() / cfg.batch_size
-            diverged = TrainingError(
-                f"non-finite loss at update {update + 1}; stopped. The last good checkpoint is "
-                f"{ckpt_path} (try a lower train.lr)"
-            )
             if not torch.isfinite(loss):
-                raise diverged
+                raise _diverged(update + 1, ckpt_path)
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_controller)
             optimizer.step()
             online.update(future, episodes.live)
             update += 1
             batch_loss01 = float(loss01(episodes, scores).mean())
-            # The baseline network's step, as late as possible: it may run in a process of its own.
+            # The baseline network's step, waited for as late as possible (it may run beside): a
+            # non-finite loss stops the run here, with nothing of this update saved.
             baseline_loss = baseline.fitted() if cfg.offline_baseline else torch.zeros((), device=dev)
             if not torch.isfinite(baseline_loss):
-                raise diverged
+                raise _diverged(update, ckpt_path)
 
             # Curriculum, metrics, the solved check, checkpoints.
             level = curriculum.level
