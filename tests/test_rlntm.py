@@ -24,7 +24,7 @@ from neuralprog.models.rlntm import (
 from neuralprog.presets import get_preset, override
 from neuralprog.train.curriculum import LengthCurriculum
 from neuralprog.train.gradcheck import CONTROLLERS, check, wrong_action_log_probs
-from neuralprog.train.offline_baseline import OfflineBaseline
+from neuralprog.train.offline_baseline import BaselineFitter, OfflineBaseline
 from neuralprog.train.reinforce import run, sampler, train
 from neuralprog.train.supervised import TrainingError
 
@@ -104,7 +104,7 @@ def test_rollout_and_score_compute_the_same_logits(name, controller):
             torch.testing.assert_close(replay_grad, recompute_grad, rtol=1e-3, atol=1e-3)
     assert bool(episodes.tapes.done.all())  # every episode ended within its bound
     assert (episodes.advance.sum(0) == episodes.tapes.target_length).all()
-    assert Baseline(model.config)(Baseline.inputs(episodes)).shape == live.shape
+    assert Baseline(model.config)(episodes).shape == live.shape
 
 
 def test_a_routed_controller_cannot_predict_or_write_symbols_from_its_state():
@@ -217,9 +217,7 @@ def test_the_baseline_process_changes_nothing_but_speed(tmp_path, name):
 
 
 def test_a_dead_baseline_process_stops_training_with_one_line():
-    config = RLNTMConfig()
-    state = {"baseline": Baseline(config).state_dict()}
-    baseline = OfflineBaseline(config, 0.05, 0.9, 2.0, state, torch.device("cpu"), process=True)
+    baseline = OfflineBaseline(BaselineFitter(Baseline(RLNTMConfig()), 0.05, 0.9, 2.0), process=True)
     baseline._process.kill()
     baseline._process.join()
     with pytest.raises(TrainingError, match="process died; resume"):

@@ -381,14 +381,17 @@ class TapeBatch:
         """Replace the cell under each memory head by `cells` (B, D), in place (no autograd: training
         replays the writes with autograd in `neuralprog.models.rlntm.score`)."""
         assert self.memory is not None
-        index = (self.memory_pos + self.memory_origin)[:, None, None].expand(-1, 1, self.memory.shape[2])
-        self.memory.scatter_(1, index, cells[:, None, :])
+        self.memory.scatter_(1, self._cell_under_head(), cells[:, None, :])
 
     def add_to_cell(self, cells: torch.Tensor) -> None:
         """Add `cells` (B, D) to the cell under each memory head, in place."""
         assert self.memory is not None
-        index = (self.memory_pos + self.memory_origin)[:, None, None].expand(-1, 1, self.memory.shape[2])
-        self.memory.scatter_add_(1, index, cells[:, None, :])
+        self.memory.scatter_add_(1, self._cell_under_head(), cells[:, None, :])
+
+    def _cell_under_head(self) -> torch.Tensor:
+        """(B, 1, D) index of the cell under each memory head, for scatters into `memory`."""
+        assert self.memory is not None
+        return (self.memory_pos + self.memory_origin)[:, None, None].expand(-1, 1, self.memory.shape[2])
 
     def move(self, input_move: torch.Tensor, memory_move: torch.Tensor, advance: torch.Tensor) -> None:
         """Apply one step's actions (B,) to the live problems; finished ones stay as they are."""

@@ -39,7 +39,6 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -630,10 +629,9 @@ def score(model: RLNTM, episodes: Episodes) -> Scores:
     mask = action_mask(model, episodes.forced)
     if episodes.memory_pos is None:  # every input is known: the whole sequence at once
         if model.hidden_in is None:
-            h = torch.tanh(projected + model.bias)
+            h = torch.tanh(projected + model.step_bias())
         else:
-            bias = model.bias + model.hidden_in.bias
-            h, _ = lstm_sequence(projected, bias, model.hidden_in.weight, record=episodes.record)
+            h, _ = lstm_sequence(projected, model.step_bias(), model.hidden_in.weight, record=episodes.record)
         control = model.control(h)
         prediction = model.prediction(h, control, symbol, None)
         return Scores(model.action_logits(control) + mask, prediction, None)
@@ -651,7 +649,7 @@ def score(model: RLNTM, episodes: Episodes) -> Scores:
     write_weight, write_bias = model.write_head()  # (2D [+ 2], H)
     recurrent = model.hidden_in
     h, read, cells = _MemoryScan.apply(
-        projected + model.bias if recurrent is None else projected + model.bias + recurrent.bias,
+        projected + model.step_bias(),
         model.memory_in.weight.T,
         None if recurrent is None else recurrent.weight.T,
         write_weight.T,
@@ -802,14 +800,13 @@ class Baseline(nn.Module):
             nn.init.normal_(p, std=config.init_std)
 
     @staticmethod
-    def inputs(episodes: Episodes) -> BaselineInputs:
-        """What the network reads of a batch of episodes: the tapes, and at each step what the
-        controller read (with memory, as the rollout recorded it)."""
-        reads = None
-        if episodes.memory_pos is not None:
-            assert episodes.record is not None and episodes.record.reads is not None
-            reads = episodes.record.reads.flatten(2)
-        return BaselineInputs(Baseline.tape(episodes.tapes), episodes.read_rows, reads)
+    def memory_reads(episodes: Episodes) -> torch.Tensor | None:
+        """(T, B, K * D) the cells the controller read at each step, as the rollout recorded them
+        (memory tasks; None otherwise)."""
+        if episodes.memory_pos is None:
+            return None
+        assert episodes.record is not None and episodes.record.reads is not None
+        return episodes.record.reads.flatten(2)
 
     @staticmethod
     def tape(tapes: TapeBatch) -> torch.Tensor:
@@ -837,17 +834,7 @@ class Baseline(nn.Module):
         h, _ = lstm_sequence(rows, self.recurrent.bias, self.recurrent.weight, initial=state)
         return self.out(h)[..., 0]
 
-    def forward(self, inputs: BaselineInputs) -> torch.Tensor:
-        """(T, B) baselines: the tape first, then the steps."""
-        return self.run_steps(self.read_tape(inputs.tape), inputs.read_rows, inputs.memory_reads)
-
-
-class BaselineInputs(NamedTuple):
-    """What the offline baseline network reads."""
-
-    tape: torch.Tensor
-    """(L, B) the input tapes, reversed: END first (after a shorter tape's padding blanks)."""
-    read_rows: torch.Tensor
-    """(T, B, K + 3) what the controller read at each step, as rows of a read table."""
-    memory_reads: torch.Tensor | None
-    """(T, B, K * D) the cells the controller read (memory tasks)."""
+    def forward(self, episodes: Episodes) -> torch.Tensor:
+        """(T, B) baselines along played episodes: the tape first, then the steps."""
+        state = self.read_tape(self.tape(episodes.tapes))
+        return self.run_steps(state, episodes.read_rows, self.memory_reads(episodes))

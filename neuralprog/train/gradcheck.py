@@ -121,7 +121,7 @@ def check(
         episodes, scores = play()
         probability = scores.log_probs(episodes).sum((0, 2)).exp()  # (N,)
         with torch.no_grad():
-            baseline = online[: episodes.steps, None] + baseline_net(Baseline.inputs(episodes))
+            baseline = online[: episodes.steps, None] + baseline_net(episodes)
         estimate = (probability.detach() * surrogate(episodes, scores, baseline, True, log_probs)).sum()
         params = [p for p in model.parameters()]
         names = [n for n, _ in model.named_parameters()]

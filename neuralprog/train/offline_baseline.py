@@ -22,27 +22,16 @@ from typing import Any
 
 import torch
 
-from neuralprog.models.rlntm import Baseline, RLNTMConfig
+from neuralprog.models.rlntm import Baseline
 from neuralprog.train.supervised import TrainingError
 
 
 class BaselineFitter:
     """The network and its optimizer: predict b_t, then one step on sum_t live * (target - b_t)^2."""
 
-    def __init__(
-        self,
-        config: RLNTMConfig,
-        lr: float,
-        momentum: float,
-        clip: float,
-        state: dict,
-        device: torch.device | str = "cpu",
-    ):
-        self.net = Baseline(config).to(device)
-        self.net.load_state_dict(state["baseline"])
-        self.optimizer = torch.optim.SGD(self.net.parameters(), lr=lr, momentum=momentum)
-        if state.get("baseline_optimizer"):
-            self.optimizer.load_state_dict(state["baseline_optimizer"])
+    def __init__(self, net: Baseline, lr: float, momentum: float, clip: float):
+        self.net = net
+        self.optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
         self.clip = clip
         self._tape_state: tuple[torch.Tensor, torch.Tensor] | None = None
         self._predicted: torch.Tensor | None = None
@@ -53,8 +42,8 @@ class BaselineFitter:
         self._tape_state = self.net.read_tape(tape)
 
     def predict(self, read_rows: torch.Tensor, memory_reads: torch.Tensor | None) -> torch.Tensor:
-        """(T, B) baselines along the played episodes (`Baseline.inputs`), detached; the graph is kept
-        for `fit`."""
+        """(T, B) baselines along the played episodes (`Episodes.read_rows`, `Baseline.memory_reads`),
+        detached; the graph is kept for `fit`."""
         assert self._tape_state is not None, "predict before read_tape"
         self._predicted = self.net.run_steps(self._tape_state, read_rows, memory_reads)
         self._tape_state = None
@@ -78,36 +67,31 @@ class BaselineFitter:
             "baseline_optimizer": self.optimizer.state_dict(),
         }
 
+    def load_state(self, state: dict) -> None:
+        """Restore what `state` gave (from a checkpoint)."""
+        self.net.load_state_dict(state["baseline"])
+        self.optimizer.load_state_dict(state["baseline_optimizer"])
+
 
 class OfflineBaseline:
     """A `BaselineFitter` here (`process=False`: each call runs at once) or in a child process, behind
     one interface: `read_tape`, `predict` and `fit` start the work, `prediction` and `fitted` wait
     for it."""
 
-    def __init__(
-        self,
-        config: RLNTMConfig,
-        lr: float,
-        momentum: float,
-        clip: float,
-        state: dict,
-        device: torch.device,
-        process: bool,
-    ):
+    def __init__(self, fitter: BaselineFitter, process: bool):
         self._local: BaselineFitter | None = None
         self._result: Any = None
-        if not process or device.type != "cpu":
-            self._local = BaselineFitter(config, lr, momentum, clip, state, device)
+        if not process or next(fitter.net.parameters()).device.type != "cpu":
+            self._local = fitter
             return
         # A fork starts at once and, unlike a spawn, does not run the user's main script again (a
         # script without a __main__ guard would start training anew in the child). Torch resets its
         # thread pool in a forked child, as for a DataLoader's workers; the CPU-only child uses no GPU.
+        # The child takes the fitter as it is; the trainer's copy is left unused.
         forks = "fork" in multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("fork") if forks else multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
-        self._process = context.Process(
-            target=_serve, args=(child, self._conn, config, lr, momentum, clip, state), daemon=True
-        )
+        self._process = context.Process(target=_serve, args=(child, self._conn, fitter), daemon=True)
         self._process.start()
         child.close()  # the child's end lives in the child only: its death closes the pipe
 
@@ -175,22 +159,13 @@ class OfflineBaseline:
 DIED = "the baseline network's process died; resume the run from its last checkpoint"
 
 
-def _serve(
-    conn: Connection,
-    parent_end: Connection,
-    config: RLNTMConfig,
-    lr: float,
-    momentum: float,
-    clip: float,
-    state: dict,
-) -> None:
+def _serve(conn: Connection, parent_end: Connection, fitter: BaselineFitter) -> None:
     """The child process: one thread, requests answered in order until "stop" or a closed pipe (the
     trainer stopped or died). Ctrl-C is the trainer's to handle: it stops the child by closing the pipe."""
     parent_end.close()  # a fork inherits it; held open here, the trainer's death would go unnoticed
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
     try:
-        fitter = BaselineFitter(config, lr, momentum, clip, state)
         while True:
             try:
                 kind, value = conn.recv()

@@ -42,7 +42,7 @@ from neuralprog.models.rlntm import (
 )
 from neuralprog.presets import RLNTMPreset, RLNTMTrainConfig
 from neuralprog.train.curriculum import LengthCurriculum
-from neuralprog.train.offline_baseline import OfflineBaseline
+from neuralprog.train.offline_baseline import BaselineFitter, OfflineBaseline
 from neuralprog.train.supervised import (
     CHECKPOINT_NAME,
     TrainingError,
@@ -177,7 +177,7 @@ def _train(
     torch.manual_seed(cfg.seed)
     config = model_config(task, preset)
     model = RLNTM(config).to(dev)
-    baseline_state: dict = {"baseline": Baseline(config).state_dict()}
+    fitter = BaselineFitter(Baseline(config).to(dev), cfg.lr, cfg.momentum, cfg.clip_baseline)
     state = open_run(out_dir, preset_json, task.name, "rlntm", resume)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
     top = cfg.top_size or task.top_size
@@ -190,7 +190,7 @@ def _train(
     update, elapsed, solved, accuracy = 0, 0.0, False, 0.0
     if state is not None:
         model.load_state_dict(state["model"])
-        baseline_state = {key: state[key] for key in ("baseline", "baseline_optimizer")}
+        fitter.load_state(state)
         optimizer.load_state_dict(state["optimizer"])
         curriculum.load_state(state["curriculum"])
         rng.bit_generator.state = json.loads(state["rng"])
@@ -227,8 +227,7 @@ def _train(
     metrics = (out_dir / "metrics.jsonl").open("a")
     bar = _Progress(cfg.updates, update, enabled=progress, log=log)
     # With a core to spare, the baseline network runs in a process of its own, beside the controller.
-    process = cfg.threads > 1 and cfg.offline_baseline
-    baseline = OfflineBaseline(config, cfg.lr, cfg.momentum, cfg.clip_baseline, baseline_state, dev, process)
+    baseline = OfflineBaseline(fitter, process=cfg.threads > 1 and cfg.offline_baseline)
     started = time.perf_counter() - elapsed
     try:
         while update < cfg.updates and not solved:
@@ -239,8 +238,7 @@ def _train(
                 baseline.read_tape(Baseline.tape(tapes))
             episodes = rollout(model, tapes, choose)
             if cfg.offline_baseline:  # and then what the controller read, from the rollout's record
-                inputs = Baseline.inputs(episodes)
-                baseline.predict(inputs.read_rows, inputs.memory_reads)
+                baseline.predict(episodes.read_rows, Baseline.memory_reads(episodes))
             optimizer.zero_grad(set_to_none=True)
             scores = score(model, episodes)
             rewards = scores.rewards(episodes).detach()
