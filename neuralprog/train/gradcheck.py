@@ -26,7 +26,7 @@ import torch
 
 from neuralprog.envs.tapes import TapeBatch, TapeTask
 from neuralprog.models.rlntm import RLNTM, Baseline, Episodes, RLNTMConfig, Scores, choices, rollout, score
-from neuralprog.train.reinforce import surrogate
+from neuralprog.train.reinforce import returns, surrogate
 
 TOLERANCE = 1e-6
 """Largest relative difference between the estimator's mean and finite differences that passes."""
@@ -122,7 +122,10 @@ def check(
         probability = scores.log_probs(episodes).sum((0, 2)).exp()  # (N,)
         with torch.no_grad():
             baseline = online[: episodes.steps, None] + baseline_net(episodes)
-        estimate = (probability.detach() * surrogate(episodes, scores, baseline, True, log_probs)).sum()
+        rewards = scores.rewards(episodes)
+        logp = log_probs(episodes, scores) if log_probs else scores.log_probs(episodes).sum(-1)
+        per_sequence = surrogate(rewards, logp, returns(rewards.detach(), True), baseline, episodes.live)
+        estimate = (probability.detach() * per_sequence).sum()
         params = [p for p in model.parameters()]
         names = [n for n, _ in model.named_parameters()]
         found = torch.autograd.grad(estimate, params, allow_unused=True)

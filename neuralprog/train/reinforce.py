@@ -107,19 +107,17 @@ def returns(rewards: torch.Tensor, future_rewards: bool) -> torch.Tensor:
 
 
 def surrogate(
-    episodes: Episodes,
-    scores: Scores,
+    rewards: torch.Tensor,
+    logp: torch.Tensor,
+    future: torch.Tensor,
     baseline: torch.Tensor,
-    future_rewards: bool = True,
-    log_probs: Callable[[Episodes, Scores], torch.Tensor] | None = None,
+    live: torch.Tensor,
 ) -> torch.Tensor:
-    """(B,) per episode, sum_t r_t + log p(a_t) * (R_t - b_t) with R and b held constant: its gradient
-    is the REINFORCE estimate of grad J for that episode. `baseline` (T, B) must not depend on a_t.
-    `log_probs` replaces the per-step log-probability (the checker's deliberately wrong estimator)."""
-    rewards = scores.rewards(episodes)  # (T, B)
-    logp = log_probs(episodes, scores) if log_probs else scores.log_probs(episodes).sum(-1)  # (T, B)
-    advantage = (returns(rewards.detach(), future_rewards) - baseline) * episodes.live
-    return (rewards + logp * advantage.detach()).sum(0)
+    """(B,) per episode, sum_t r_t + log p(a_t) * (R_t - b_t) over the live steps, with R and b held
+    constant: its gradient is the REINFORCE estimate of grad J for that episode. (T, B) each: the
+    rewards and the log-probabilities of the actions taken (`Scores`, with autograd), the returns R
+    (`returns`) and a baseline that must not depend on a_t."""
+    return (rewards + logp * ((future - baseline) * live).detach()).sum(0)
 
 
 def loss01(episodes: Episodes, scores: Scores) -> torch.Tensor:
@@ -241,15 +239,17 @@ def _train(
                 baseline.predict(episodes.read_rows, Baseline.memory_reads(episodes))
             optimizer.zero_grad(set_to_none=True)
             scores = score(model, episodes)
-            rewards = scores.rewards(episodes).detach()
-            future = returns(rewards, cfg.future_rewards)  # (T, B) R_t
+            rewards = scores.rewards(episodes)  # (T, B), with autograd
+            logp = scores.log_probs(episodes).sum(-1)  # (T, B)
+            future = returns(rewards.detach(), cfg.future_rewards)  # (T, B) R_t
             T = episodes.steps
             b = online.values(T)[:, None] * cfg.online_baseline  # (T, B)
-            if cfg.offline_baseline:
+            batch_loss01 = float(loss01(episodes, scores).mean())
+            if cfg.offline_baseline:  # (what does not need it is done: the network may still be at work)
                 prediction = baseline.prediction()  # (T, B)
                 baseline.fit(future - b, episodes.live)
                 b = b + prediction
-            loss = -surrogate(episodes, scores, b, cfg.future_rewards).sum() / cfg.batch_size
+            loss = -surrogate(rewards, logp, future, b, episodes.live).sum() / cfg.batch_size
             if not torch.isfinite(loss):
                 raise _diverged(update + 1, ckpt_path)
             loss.backward()
@@ -257,7 +257,6 @@ def _train(
             optimizer.step()
             online.update(future, episodes.live)
             update += 1
-            batch_loss01 = float(loss01(episodes, scores).mean())
             # The baseline network's step, waited for as late as possible (it may run beside): a
             # non-finite loss stops the run here, with nothing of this update saved.
             baseline_loss = baseline.fitted() if cfg.offline_baseline else torch.zeros((), device=dev)
@@ -271,7 +270,7 @@ def _train(
                     update, f"curriculum level {level} -> {curriculum.level} (0-1 loss {batch_loss01:.3f})"
                 )
             elapsed = time.perf_counter() - started
-            reward = float(rewards.sum() / cfg.batch_size)
+            reward = float(rewards.detach().sum() / cfg.batch_size)
             row = {
                 "update": update,
                 "time": round(elapsed, 4),
