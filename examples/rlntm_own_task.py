@@ -5,7 +5,7 @@ what goes on the input tape and what the target is, and how many steps a referen
 step bound is that plus 2). Registering it makes every part of the library take it: presets, the
 trainer, the checker, eval, solve and trace.
 
-    python examples/rlntm_own_task.py            # a few minutes on a laptop CPU (3,400 to 3,900 updates)
+    python examples/rlntm_own_task.py            # a minute or a few on a laptop CPU (2,600 to 3,900 updates)
 """
 
 import dataclasses

@@ -314,9 +314,11 @@ def sum_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 
 def tanh_(x: torch.Tensor) -> torch.Tensor:
     """tanh in place, as 2 sigmoid(2x) - 1: on a CPU torch's sigmoid is vectorised and its tanh is not
-    (a (200, 25) tensor: 14 us for tanh, 11 us for these four ops; (200, 100): 52 against 9 us for
-    one sigmoid). The same to a few float32 roundings."""
-    return x.mul_(2).sigmoid_().mul_(2).sub_(1)
+    (a (200, 25) tensor: 14.5 us for tanh, 7.5 us for these four ops; (200, 100): 52 against 9 us for
+    one sigmoid). The doublings are additions: a product with a Python number first copies the number
+    into a tensor of its own. The same to a few float32 roundings."""
+    x.add_(x).sigmoid_()
+    return x.add_(x).sub_(1)
 
 
 def _lstm_forward_step(
@@ -327,9 +329,9 @@ def _lstm_forward_step(
     given outputs."""
     H = c.shape[1]
     g = a[:, 3 * H :]
-    g.mul_(2)  # tanh(g) = 2 sigmoid(2g) - 1 (see `tanh_`): one sigmoid activates all four gates
+    g.add_(g)  # tanh(g) = 2 sigmoid(2g) - 1 (see `tanh_`): one sigmoid activates all four gates
     a.sigmoid_()
-    g.mul_(2).sub_(1)
+    g.add_(g).sub_(1)
     torch.mul(a[:, H : 2 * H], c, out=c_out).addcmul_(a[:, :H], g)
     tanh_(tc_out.copy_(c_out))
     torch.mul(a[:, 2 * H : 3 * H], tc_out, out=h_out)
