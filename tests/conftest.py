@@ -1,5 +1,12 @@
 import os
 
+# The learning tests repeat exactly only with the same float arithmetic, and torch and MKL pick their
+# CPU kernels by the instruction set: on a CPU with AVX-512 the same seed trains another model (the
+# tiny addition NPI then stopped short of perfect). Every test run uses the AVX2 kernels, which every
+# x86-64 CPU of the last decade has (read when torch loads, so set before it is imported).
+os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
+os.environ.setdefault("MKL_CBWR", "AVX2")
+
 import pytest
 import torch
 
