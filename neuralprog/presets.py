@@ -86,7 +86,10 @@ class TrainConfig:
     """Counterexample-guided training, for tasks with a verification set (`neuralprog verify`): when
     training stops early (perfect on its data, see stop_after_perfect), verify the model; while it
     differs from the oracle, add the shortest verification problems that show the differences (at most
-    this many traces in all, none longer than the training problems) and train on. 0: off."""
+    this many traces in all, none longer than the training problems) and train on. A round also ends
+    when every training step has been right for three times stop_after_perfect evaluations in a row
+    while some validation problem stays wrong: the traces then lack a situation that verification
+    finds. 0: off."""
     repair_per_round: int = 5
     """Counterexamples added per verification round (a few at a time, so later rounds see what the
     earlier ones fixed)."""
@@ -308,7 +311,12 @@ PRESETS: dict[str, Preset | Seq2SeqPreset | RLNTMPreset] = {
             data=DataConfig(sizes=(1, 2, 3, 4), per_size=20, cover=500),
             model=_SMALL,
             train=TrainConfig(
-                updates=8000, batch_frames=256, validation_problems=16, stop_after_perfect=4, repair_traces=20
+                updates=8000,
+                batch_frames=256,
+                lr_drop=1.0,  # halving at every dip in step accuracy took lr to 1e-6 by update 1,000
+                validation_problems=16,
+                stop_after_perfect=4,
+                repair_traces=20,
             ),
         ),
         Preset(

@@ -51,12 +51,6 @@ def sort_recursive(tmp_path_factory):
         torch.set_num_threads(threads)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="machine-dependent since 2026-12-02: on an AVX-512 machine (native or AVX2 kernels) the "
-    "preset's seed-0 run never gets all validation arrays right, so no counterexample round starts, and "
-    "it ends not verified (11 to 31 wrong frames); README, NPI results",
-)
 def test_trained_sort_recursive_is_verified_and_sorts_long_arrays(sort_recursive, capsys):
     payload = checkpoint.load(sort_recursive)
     assert payload["traces"] <= 100

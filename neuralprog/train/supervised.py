@@ -205,13 +205,14 @@ def train(
     model = build_model(task, preset, cfg.seed).to(dev)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng = np.random.default_rng([cfg.seed, 1])
-    update, perfect_streak, elapsed, best_accuracy = 0, 0, 0.0, 0.0
+    update, perfect_streak, steps_streak, elapsed, best_accuracy = 0, 0, 0, 0.0, 0.0
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         sampler.load_state(state["sampler"])
         rng.bit_generator.state = json.loads(state["rng"])
         update, perfect_streak, elapsed = state["update"], state["perfect_streak"], state["elapsed"]
+        steps_streak = state.get("steps_streak", 0)  # absent from checkpoints of 2026-12-02 and before
         best_accuracy = state["best_accuracy"]
         _truncate_metrics(out_dir / "metrics.jsonl", update)
         log(f"resumed {ckpt_path} at update {update}")
@@ -229,6 +230,7 @@ def train(
             rng=json.dumps(rng.bit_generator.state),
             update=update,
             perfect_streak=perfect_streak,
+            steps_streak=steps_streak,
             best_accuracy=best_accuracy,
             elapsed=elapsed,
             finished=finished,
@@ -282,6 +284,7 @@ def train(
                     row["eval/step_accuracy"] = accuracy
                     row.update({f"eval/step_accuracy/{names[p]}": a for p, a in per_program.items()})
                     row[f"eval/validation_accuracy@{max_size}"] = val
+                    steps_streak = steps_streak + 1 if accuracy == 1.0 else 0
                     perfect_streak = perfect_streak + 1 if accuracy == 1.0 and val == 1.0 else 0
                     bar.note(
                         update,
@@ -289,12 +292,19 @@ def train(
                         + _worst(per_program, names),
                     )
                 metrics.write(json.dumps(row) + "\n")
-                stop = cfg.stop_after_perfect and perfect_streak >= cfg.stop_after_perfect
+                stop = cfg.stop_after_perfect and (
+                    perfect_streak >= cfg.stop_after_perfect
+                    or (len(repairs) < cfg.repair_traces and steps_streak >= 3 * cfg.stop_after_perfect)
+                )
                 if update % cfg.checkpoint_every == 0 and not stop:
                     metrics.flush()
                     save(finished=False)
                 if stop:
-                    log(f"every training step and validation problem right {perfect_streak} times in a row")
+                    if perfect_streak >= cfg.stop_after_perfect:
+                        what, streak = "every training step and validation problem right", perfect_streak
+                    else:
+                        what, streak = "every training step right (some validation wrong)", steps_streak
+                    log(f"{what} {streak} times in a row")
                     break
             if not cfg.repair_traces or update >= cfg.updates:
                 break
@@ -308,7 +318,7 @@ def train(
             repairs += counterexamples
             traces += [record(task, p) for p in counterexamples]
             data, sampler = frame_data()
-            perfect_streak, best_accuracy = 0, 0.0
+            perfect_streak, steps_streak, best_accuracy = 0, 0, 0.0
             log(f"not verified: {len(counterexamples)} counterexamples added, {len(traces)} traces in all")
             save(finished=False)
     finally:
