@@ -97,3 +97,25 @@ def test_solve_sorts_good_lines_and_reports_bad_ones(sort_recursive, tmp_path, c
     assert rows[0]["output"] == [1, 2, 3] and rows[0]["correct"]
     assert "non-empty" in rows[1]["error"]
     assert rows[2]["output"] == [0, 0, 1, 5, 5, 9, 9]
+
+
+def test_a_wrong_validation_problem_starts_a_counterexample_round(tmp_path, monkeypatch):
+    """With every training step right but a validation problem wrong, a counterexample round starts after
+    3 x stop_after_perfect evaluations instead of training on to the update cap."""
+    from neuralprog.train import supervised
+
+    rounds = []
+    monkeypatch.setattr(supervised, "check", lambda task, problems, outputs: [False] * len(problems))
+    monkeypatch.setattr(supervised, "_counterexamples", lambda *args: rounds.append(args[-1]) or ([], False))
+    preset = get_preset("sort-recursive")
+    preset = dataclasses.replace(
+        preset,
+        train=dataclasses.replace(preset.train, updates=2000, eval_every=10, stop_after_perfect=1),
+    )
+    task = get_task("sort-recursive")
+    traces = [record(task, {"array": [a]}) for a in range(3)]  # one-cell arrays: learned in a few updates
+    lines: list[str] = []
+    train(preset, tmp_path / "run", traces=traces, progress=False, log=lines.append)
+    assert rounds == [5]  # one round, asking for repair_per_round counterexamples
+    assert any("some validation wrong" in line for line in lines)
+    assert checkpoint.load(tmp_path / "run" / "checkpoint.pt")["update"] < 2000
