@@ -292,15 +292,14 @@ def train(
                         + _worst(per_program, names),
                     )
                 metrics.write(json.dumps(row) + "\n")
-                stop = cfg.stop_after_perfect and (
-                    perfect_streak >= cfg.stop_after_perfect
-                    or (len(repairs) < cfg.repair_traces and steps_streak >= 3 * cfg.stop_after_perfect)
-                )
+                validated = perfect_streak >= cfg.stop_after_perfect
+                lacking = len(repairs) < cfg.repair_traces and steps_streak >= 3 * cfg.stop_after_perfect
+                stop = cfg.stop_after_perfect and (validated or lacking)
                 if update % cfg.checkpoint_every == 0 and not stop:
                     metrics.flush()
                     save(finished=False)
                 if stop:
-                    if perfect_streak >= cfg.stop_after_perfect:
+                    if validated:
                         what, streak = "every training step and validation problem right", perfect_streak
                     else:
                         what, streak = "every training step right (some validation wrong)", steps_streak
