@@ -83,3 +83,31 @@ def test_adaptive_curriculum_favours_programs_and_frames_with_errors():
     share = np.bincount(programs[picks], minlength=3) / len(picks)
     assert share[1] > 0.35 and share[0] > 0.2 and share[2] > 0.2  # 3% error: 0.5 * 1.82 / 3.82 + 1/6
     assert np.isin(picks, [100, 101, 102]).mean() > 0.15  # half of program 1's share
+
+
+def test_a_dip_in_step_accuracy_never_drops_the_learning_rate_below_its_floor(tmp_path, monkeypatch):
+    """Every evaluation worse than the one before halves the rate (lr_drop), down to lr_min and no lower:
+    a rate halved at every dip would freeze training."""
+    import json
+
+    from neuralprog.train import supervised
+
+    real = supervised.frame_accuracy
+    worse = iter(np.linspace(0.9, 0.1, 50))
+    monkeypatch.setattr(
+        supervised,
+        "frame_accuracy",
+        lambda model, data: dataclasses.replace(real(model, data), step_accuracy=float(next(worse))),
+    )
+    preset = override(
+        _short(updates=60),
+        ["train.eval_every=3", "train.lr_drop=0.5", "train.lr=1e-3", "train.lr_min=1e-4", "train.lr_decay=1"],
+    )
+    train(preset, tmp_path / "run", **_quiet())
+    rates = [
+        row["train/lr"]
+        for row in map(json.loads, (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())
+        if "train/lr" in row
+    ]
+    assert rates[:5] == pytest.approx([1e-3, 5e-4, 2.5e-4, 1.25e-4, 1e-4])
+    assert rates[4:] == pytest.approx([1e-4] * (len(rates) - 4)) and len(rates) == 20

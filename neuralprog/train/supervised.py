@@ -274,7 +274,7 @@ def train(
                     evaluation = frame_accuracy(model, data)
                     accuracy, per_program = evaluation.step_accuracy, evaluation.per_program
                     if accuracy < best_accuracy:
-                        _scale_lr(optimizer, cfg.lr_drop)
+                        _scale_lr(optimizer, cfg.lr_drop, floor=cfg.lr_min)
                     best_accuracy = max(best_accuracy, accuracy)
                     row["train/lr"] = optimizer.param_groups[0]["lr"]
                     sampler.update(~evaluation.frame_ok)
@@ -361,9 +361,9 @@ def _counterexamples(model: NPI, task: Task, max_size: int, budget: int) -> tupl
     return short[: max(budget, 0)], result.verified
 
 
-def _scale_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
+def _scale_lr(optimizer: torch.optim.Optimizer, factor: float, floor: float = 0.0) -> None:
     for group in optimizer.param_groups:
-        group["lr"] *= factor
+        group["lr"] = max(group["lr"] * factor, min(floor, group["lr"]))
 
 
 def _preset_json(preset: Preset) -> dict:
