@@ -111,3 +111,15 @@ def test_a_dip_in_step_accuracy_never_drops_the_learning_rate_below_its_floor(tm
     ]
     assert rates[:5] == pytest.approx([1e-3, 5e-4, 2.5e-4, 1.25e-4, 1e-4])
     assert rates[4:] == pytest.approx([1e-4] * (len(rates) - 4)) and len(rates) == 20
+
+
+def test_a_run_saved_before_an_option_existed_still_resumes():
+    from neuralprog.train.supervised import _same_run
+
+    wanted = {"name": "sort", "train": {"updates": 10, "lr": 1e-3, "lr_min": 1e-5}, "model": {"hidden": 8}}
+    older = {"name": "sort", "train": {"updates": 5, "lr": 1e-3}, "model": {"hidden": 8}}
+    assert _same_run(older, wanted)
+    assert not _same_run({**older, "train": {"updates": 5, "lr": 3e-3}}, wanted)
+    assert not _same_run({**older, "model": {"hidden": 16}}, wanted)
+    assert not _same_run({**older, "name": "addition"}, wanted)
+    assert not _same_run(None, wanted)

@@ -371,10 +371,20 @@ def _preset_json(preset: Preset) -> dict:
 
 
 def _same_run(saved: dict | None, wanted: dict) -> bool:
-    def without_updates(p: dict | None) -> dict | None:
-        return p and {**p, "train": {k: v for k, v in p["train"].items() if k != "updates"}}
+    """Same preset and overrides, except train.updates. A field the saved run's version did not have yet
+    is left out, so a run started before an option was added still resumes."""
+    if saved is None:
+        return False
 
-    return without_updates(saved) == without_updates(wanted)
+    def known(preset: dict) -> dict:
+        return {
+            section: {k: v for k, v in fields.items() if k in saved.get(section, {}) and k != "updates"}
+            if isinstance(fields, dict)
+            else fields
+            for section, fields in preset.items()
+        }
+
+    return known(saved) == known(wanted)
 
 
 def _worst(per_program: dict[int, float], names: list[str]) -> str:
