@@ -209,6 +209,9 @@ class RLNTMTrainConfig:
     """Subtract the baseline LSTM's prediction (variance reduction 3)."""
     online_decay: float = 0.95
     """Weight of the old value in the online baseline's running mean."""
+    entropy_bonus: float = 0.0
+    """Adds this times the entropy of each head-move choice to the objective (not in the paper: 0).
+    It keeps a policy from turning deterministic in a local optimum before it has explored."""
     curriculum: bool = True
     """The paper's curriculum over sizes (Table 3); off: every problem has the top size."""
     curriculum_start: int = 1

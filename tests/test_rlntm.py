@@ -127,6 +127,28 @@ def test_a_routed_controller_cannot_predict_or_write_symbols_from_its_state():
         RLNTM(RLNTMConfig(controller="lstm", predict_from_state=False))
 
 
+@pytest.mark.parametrize("name", ["copy", "forward-reverse"])
+def test_entropy_counts_each_free_choice_of_a_step(name):
+    """With all head-move logits zero, a step's entropy is log 3 per free head (input; memory with the
+    memory tape) plus log 2 for the output head unless the step is forced; masked actions add nothing
+    and give finite gradients."""
+    task = get_tape_task(name)
+    model = RLNTM(RLNTMConfig(memory=task.memory, input_backward=task.input_backward))
+    with torch.no_grad():
+        model.head.weight[:9] = 0.0
+        model.head.bias[:9] = 0.0
+    rng = np.random.default_rng(0)
+    tapes = TapeBatch(task, task.sample_arrays(rng, rng.integers(1, 6, size=20)), window=2, cell_size=35)
+    episodes = rollout(model, tapes, sampler(torch.Generator().manual_seed(0)))
+    entropy = score(model, episodes).entropy(episodes)
+    heads = np.log(3 if task.input_backward else 2) + (np.log(3) if task.memory else 0.0)
+    output = torch.where(episodes.forced, 0.0, np.log(2))
+    expected = torch.where(episodes.live, heads + output, 0.0)
+    torch.testing.assert_close(entropy, expected.float())
+    entropy.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
 def test_hand_written_backwards_match_autograd():
     torch.manual_seed(0)
     x = torch.randn(6, 3, 8, dtype=torch.float64, requires_grad=True)

@@ -624,6 +624,14 @@ class Scores:
         logp = F.log_softmax(self.action_logits, dim=-1).gather(-1, episodes.actions[..., None])[..., 0]
         return torch.where(choices(self.action_logits, episodes), logp, torch.zeros_like(logp))
 
+    def entropy(self, episodes: Episodes) -> torch.Tensor:
+        """(T, B) the entropy of the step's head-move choices, summed (0 for forced or dead steps)."""
+        logp = F.log_softmax(self.action_logits, dim=-1)
+        allowed = torch.isfinite(logp)
+        logp = torch.where(allowed, logp, torch.zeros_like(logp))  # no 0 * -inf, forward or backward
+        plogp = torch.where(allowed, logp.exp() * logp, torch.zeros_like(logp))
+        return -(plogp.sum(-1) * choices(self.action_logits, episodes)).sum(-1)
+
     def rewards(self, episodes: Episodes) -> torch.Tensor:
         """(T, B) log p(target) at each emitting step, 0 elsewhere (differentiable: the backprop part)."""
         logp = F.log_softmax(self.prediction_logits, dim=-1).gather(-1, episodes.target[..., None])[..., 0]

@@ -8,7 +8,8 @@ reductions that can each be switched off for ablations:
 2. an online baseline: a running mean of R_t at each time step t;
 3. an offline baseline: the `Baseline` LSTM's prediction of what remains, trained on (R_t - b_t)^2.
 Both baselines depend only on what came before a_t, so they leave the gradient unbiased in expectation
-(the exact gradient checker, `neuralprog.train.gradcheck`, verifies it with all three on).
+(the exact gradient checker, `neuralprog.train.gradcheck`, verifies it with all three on). An optional
+entropy bonus (`train.entropy_bonus`, not in the paper) adds the head-move choices' entropy to J.
 
 An update samples a batch of problems from the curriculum, plays every episode in lockstep without
 autograd (`rollout`), recomputes the controller's outputs along them with autograd (`score`), and takes
@@ -249,7 +250,10 @@ def _train(
                 prediction = baseline.prediction()  # (T, B)
                 baseline.fit(future - b, episodes.live)
                 b = b + prediction
-            loss = -surrogate(rewards, logp, future, b, episodes.live).sum() / cfg.batch_size
+            objective = surrogate(rewards, logp, future, b, episodes.live).sum()
+            if cfg.entropy_bonus:
+                objective = objective + cfg.entropy_bonus * scores.entropy(episodes).sum()
+            loss = -objective / cfg.batch_size
             if not torch.isfinite(loss):
                 raise _diverged(update + 1, ckpt_path)
             loss.backward()
