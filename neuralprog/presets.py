@@ -210,8 +210,9 @@ class RLNTMTrainConfig:
     online_decay: float = 0.95
     """Weight of the old value in the online baseline's running mean."""
     entropy_bonus: float = 0.0
-    """Adds this times the entropy of each head-move choice to the objective (not in the paper: 0).
-    It keeps a policy from turning deterministic in a local optimum before it has explored."""
+    """Weight of the head-move choices' entropy in the objective (not in the paper: 0): each step's
+    entropy, differentiated at the states visited (the usual regularizer, not the exact gradient of the
+    expected entropy). It keeps a policy exploring instead of turning deterministic in a local optimum."""
     curriculum: bool = True
     """The paper's curriculum over sizes (Table 3); off: every problem has the top size."""
     curriculum_start: int = 1
@@ -360,8 +361,9 @@ PRESETS |= {
 
 # The RL-NTM (Zaremba & Sutskever 2015): the five tape tasks with the direct-access controller, and with
 # the plain LSTM controller (which the paper found to solve only Copy and DuplicatedInput). With the
-# paper's settings, ForwardReverse settles in an optimum that answers from the controller's state (see
-# the README); its direct preset predicts only through the direct paths, with a faster-learning policy.
+# paper's settings, RepeatCopy and ForwardReverse settle in an optimum that answers from the controller's
+# state (see the README); their direct presets predict only through the direct paths, with a
+# faster-learning policy kept exploring by an entropy bonus (none of the three is in the paper).
 _TAPE_TASKS = {
     "copy": "Copy",
     "duplicated-input": "DuplicatedInput",
@@ -372,15 +374,17 @@ _TAPE_TASKS = {
 for _task, _title in _TAPE_TASKS.items():
     for _controller, _suffix in (("direct", ""), ("lstm", "-lstm")):
         _name = f"rlntm-{_task}{_suffix}"
-        _model = RLNTMSizes(controller=_controller)
-        if _name == "rlntm-forward-reverse":
+        _model, _train = RLNTMSizes(controller=_controller), RLNTMTrainConfig()
+        if _name in ("rlntm-repeat-copy", "rlntm-forward-reverse"):
             _model = dataclasses.replace(_model, predict_from_state=False, inverse_temperature=0.1)
+            _train = dataclasses.replace(_train, entropy_bonus=0.1)
         PRESETS[_name] = RLNTMPreset(
             _name,
             _task,
             f"RL-NTM {_title}, {'direct-access' if _controller == 'direct' else 'plain LSTM'} controller, "
             "REINFORCE with the paper's curriculum and three variance reductions",
             model=_model,
+            train=_train,
         )
 
 
