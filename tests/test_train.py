@@ -1,4 +1,5 @@
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -88,8 +89,6 @@ def test_adaptive_curriculum_favours_programs_and_frames_with_errors():
 def test_a_dip_in_step_accuracy_never_drops_the_learning_rate_below_its_floor(tmp_path, monkeypatch):
     """Every evaluation worse than the one before halves the rate (lr_drop), down to lr_min and no lower:
     a rate halved at every dip would freeze training."""
-    import json
-
     from neuralprog.train import supervised
 
     real = supervised.frame_accuracy

@@ -625,7 +625,8 @@ class Scores:
         return torch.where(choices(self.action_logits, episodes), logp, torch.zeros_like(logp))
 
     def entropy(self, episodes: Episodes) -> torch.Tensor:
-        """(T, B) the entropy of the step's head-move choices, summed (0 for forced or dead steps)."""
+        """(T, B) the entropy of each step's head moves, summed over the heads that had a choice (a forced
+        or single action adds 0, a finished episode's step is 0)."""
         logp = F.log_softmax(self.action_logits, dim=-1)
         allowed = torch.isfinite(logp)
         logp = torch.where(allowed, logp, torch.zeros_like(logp))  # no 0 * -inf, forward or backward
