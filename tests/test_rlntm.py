@@ -55,6 +55,15 @@ def test_copy_is_solved_at_length_5_in_under_a_minute(copy_run):
     assert np.mean([o == task.expected(p) for o, p in zip(outputs, problems, strict=True)]) >= 0.95
 
 
+def test_repeat_copy_preset_learns_phrases_of_3(tmp_path):
+    """The rlntm-repeat-copy preset (routed prediction, entropy bonus) with the curriculum's top at
+    phrases of 3, where the head must walk back over the phrase between copies: solved in a few hundred
+    updates (seed 0: 400 with the AVX2 kernels the tests use; the full task took 1,400)."""
+    preset = override(get_preset("rlntm-repeat-copy"), ["train.top_size=3", "train.updates=1500"])
+    payload = checkpoint.load(train(preset, tmp_path / "rc", log=quiet, progress=False), kind="rlntm")
+    assert payload["solved"] and payload["accuracy"] >= 0.95 and payload["update"] <= 1000
+
+
 @pytest.mark.parametrize("name", list(TAPE_TASKS))
 @pytest.mark.parametrize("controller", CONTROLLERS)
 def test_rollout_and_score_compute_the_same_logits(name, controller):
