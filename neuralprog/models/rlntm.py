@@ -628,10 +628,8 @@ class Scores:
         """(T, B) the entropy of each step's head moves, summed over the heads that had a choice (a forced
         or single action adds 0, a finished episode's step is 0)."""
         logp = F.log_softmax(self.action_logits, dim=-1)
-        allowed = torch.isfinite(logp)
-        logp = torch.where(allowed, logp, torch.zeros_like(logp))  # no 0 * -inf, forward or backward
-        plogp = torch.where(allowed, logp.exp() * logp, torch.zeros_like(logp))
-        return -(plogp.sum(-1) * choices(self.action_logits, episodes)).sum(-1)
+        logp = torch.where(torch.isfinite(logp), logp, torch.zeros_like(logp))  # masked: 1 * 0, not 0 * -inf
+        return -((logp.exp() * logp).sum(-1) * choices(self.action_logits, episodes)).sum(-1)
 
     def rewards(self, episodes: Episodes) -> torch.Tensor:
         """(T, B) log p(target) at each emitting step, 0 elsewhere (differentiable: the backprop part)."""
