@@ -22,6 +22,7 @@ lint: setup
 	$(BIN)/ruff check neuralprog tests benchmarks examples
 	$(BIN)/ruff format --check neuralprog tests benchmarks examples
 	$(BIN)/mypy neuralprog
+	$(BIN)/lint-imports
 
 format: setup
 	$(BIN)/ruff check --fix neuralprog tests benchmarks examples

@@ -17,8 +17,9 @@ from pathlib import Path
 
 from neuralprog import checkpoint
 from neuralprog.evaluate import evaluate
+from neuralprog.models.npi import NPI
 from neuralprog.presets import get_preset
-from neuralprog.tasks import get_task
+from neuralprog.registry import get_task
 from neuralprog.train.supervised import train
 
 
@@ -50,7 +51,7 @@ def main() -> None:
             path = train(preset, Path(tmp) / "run", progress=False, log=lambda _: None)
             train_seconds = time.perf_counter() - started
             payload = checkpoint.load(path)
-        model = checkpoint.load_model(payload)
+        model = checkpoint.load_model(payload, NPI)
         results = evaluate(model, task, lengths, args.n, seed=args.seed)
         row = {
             "traces": payload["traces"],

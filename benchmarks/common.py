@@ -15,7 +15,8 @@ from neuralprog.evaluate import SizeResult, evaluate
 from neuralprog.models.baselines import Seq2Seq
 from neuralprog.models.npi import NPI
 from neuralprog.presets import PRESETS, Preset, Seq2SeqPreset, get_preset, override
-from neuralprog.tasks import Task, get_task
+from neuralprog.registry import get_task
+from neuralprog.tasks import Task
 from neuralprog.train import seq2seq, supervised
 
 Log = Callable[[str], None]
@@ -61,8 +62,8 @@ def load(path: str | Path) -> tuple[NPI | Seq2Seq, Task, dict]:
     """Model, task and checkpoint payload, whichever kind of model the checkpoint holds."""
     payload = checkpoint.load(path, kind=None)
     if checkpoint.model_kind(payload) == "seq2seq":
-        return checkpoint.load_seq2seq(payload), get_task(payload["task"]), payload
-    return checkpoint.load_model(payload), get_task(payload["task"]), payload
+        return checkpoint.load_model(payload, Seq2Seq), get_task(payload["task"]), payload
+    return checkpoint.load_model(payload, NPI), get_task(payload["task"]), payload
 
 
 def accuracy(model: NPI | Seq2Seq, task: Task, size: int, n: int, seed: int, batch: int) -> SizeResult:

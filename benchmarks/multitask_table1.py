@@ -20,11 +20,12 @@ import torch
 
 from neuralprog import checkpoint
 from neuralprog.evaluate import evaluate
+from neuralprog.models.npi import NPI
 from neuralprog.multitask import MultiTask
 from neuralprog.presets import Preset
-from neuralprog.tasks import get_task
+from neuralprog.registry import get_task
+from neuralprog.train.common import CHECKPOINT_NAME
 from neuralprog.train.extend import extend
-from neuralprog.train.supervised import CHECKPOINT_NAME
 
 TESTS = {"addition": 10, "sort": 5, "max": 5}
 PAPER = {"addition": ("100", "97.0"), "sort": ("100", "100"), "max": ("", "100")}
@@ -56,7 +57,7 @@ def main() -> None:
     accuracy: dict[str, dict[str, float]] = {}
     for model_name, path in paths.items():
         payload = checkpoint.load(path)
-        model, task = checkpoint.load_model(payload), get_task(payload["task"])
+        model, task = checkpoint.load_model(payload, NPI), get_task(payload["task"])
         parts = task.parts if isinstance(task, MultiTask) else {task.name: task}
         accuracy[model_name] = {}
         for part in parts:

@@ -22,9 +22,10 @@ import torch
 
 from neuralprog import checkpoint
 from neuralprog.evaluate import SizeResult, evaluate
+from neuralprog.models.npi import NPI
 from neuralprog.multitask import MultiTask
 from neuralprog.presets import Preset
-from neuralprog.tasks import get_task
+from neuralprog.registry import get_task
 from neuralprog.verify import verify
 
 
@@ -55,7 +56,7 @@ def main() -> None:
         path = common.obtain(chosen, args.workdir / preset_name, common.info, verbose=True)
         payload = checkpoint.load(path)
         train_seconds = float(payload["elapsed"])
-        model, task = checkpoint.load_model(payload), get_task(payload["task"])
+        model, task = checkpoint.load_model(payload, NPI), get_task(payload["task"])
         verdict = "n/a"
         try:
             task.verification_problems()

@@ -25,9 +25,10 @@ import common
 import numpy as np
 
 from neuralprog import checkpoint
-from neuralprog.envs.tapes import get_tape_task
 from neuralprog.evaluate import evaluate
+from neuralprog.models.rlntm import RLNTM
 from neuralprog.presets import RLNTMPreset, get_preset
+from neuralprog.registry import tape_task
 from neuralprog.train import reinforce
 
 PAPER = {  # Table 4: solved by the controller?
@@ -75,7 +76,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    tasks = [get_tape_task(t).name for t in args.tasks.split(",")]
+    tasks = [tape_task(t).name for t in args.tasks.split(",")]
     controllers = args.controllers.split(",")
     seeds = [int(s) for s in args.seeds.split(",")]
     names = [f"rlntm-{t}{'' if c == 'direct' else '-' + c}" for t in tasks for c in controllers]
@@ -103,8 +104,8 @@ def main() -> None:
             status = f"unfinished {progress}".strip()
             rows.append([chosen.task, chosen.model.controller, str(seed), status, "", "", "", "", ""])
             continue
-        model = checkpoint.load_rlntm(payload)
-        task = get_tape_task(payload["task"])
+        model = checkpoint.load_model(payload, RLNTM)
+        task = tape_task(payload["task"])
         top = payload["preset"]["train"]["top_size"] or task.top_size
         sizes = [top, 2 * top, 5 * top]
         results = evaluate(model, task, sizes, args.n, seed=1000 + seed, batch=args.n)

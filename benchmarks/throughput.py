@@ -21,13 +21,14 @@ import time
 import numpy as np
 import torch
 
-from neuralprog import checkpoint
 from neuralprog.execute import run
+from neuralprog.families import load
+from neuralprog.frames import FrameData, batch_loss
 from neuralprog.models.npi import NPI, step_losses
 from neuralprog.presets import get_preset
-from neuralprog.tasks import get_task
+from neuralprog.registry import get_task
 from neuralprog.traces import frames, generate
-from neuralprog.train.supervised import FrameData, batch_loss, build_model
+from neuralprog.train.supervised import build_model
 
 
 def batched_training_rate(model: NPI, data: FrameData, seconds: float) -> float:
@@ -131,7 +132,7 @@ def main() -> None:
         f"ratio {batched / single:.1f}x"
     )
 
-    model = checkpoint.load_model(checkpoint.load(args.checkpoint))
+    model = load(args.checkpoint).model
     rng = np.random.default_rng(0)
     problems = [task.sample(rng, args.digits) for _ in range(args.problems)]
     started = time.perf_counter()

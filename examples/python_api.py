@@ -6,20 +6,24 @@ python examples/python_api.py runs/addition/checkpoint.pt
 
 import sys
 
-from neuralprog import checkpoint
-from neuralprog.execute import run
-from neuralprog.tasks import get_task
+from neuralprog.execute import check, run
+from neuralprog.families import load
 
-payload = checkpoint.load(sys.argv[1] if len(sys.argv) > 1 else "runs/addition/checkpoint.pt")
-model, task = checkpoint.load_model(payload), get_task(payload["task"])
+# Loading checks the checkpoint against its task (config, program set, observations, weights); a bad
+# file raises neuralprog.checkpoint.CheckpointError with a one-line message.
+loaded = load(sys.argv[1] if len(sys.argv) > 1 else "runs/addition/checkpoint.pt")
+model, task = loaded.model, loaded.task
 
-# Many problems, one batched forward pass per step for all of them.
+# Many problems, one batched forward pass per step for all of them. A run is correct only when the
+# model returned from its root program within its budgets (halted) and the answer is right.
 problems = [task.parse({"a": "96", "b": "25"}), task.parse({"a": "9" * 500, "b": "1"})]
 result = run(model, task, problems)
-for problem, output, steps in zip(problems, result.outputs, result.steps, strict=True):
+for problem, output, steps, halted, correct in zip(
+    problems, result.outputs, result.steps, result.halted, check(task, problems, result), strict=True
+):
     print(
-        f"{problem['a'][:12]}... + {problem['b'][:12]} -> {output[:12]}...  ({steps} steps, correct: "
-        f"{output == task.expected(problem)})"
+        f"{problem['a'][:12]}... + {problem['b'][:12]} -> {output[:12]}...  "
+        f"({steps} steps, halted: {halted}, correct: {correct})"
     )
 
 

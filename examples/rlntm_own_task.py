@@ -2,8 +2,8 @@
 
 The task here is Double: x1..xC -> x1 x1 x2 x2 .. xC xC. A task says, for whole batches of phrases,
 what goes on the input tape and what the target is, and how many steps a reference solution takes (the
-step bound is that plus 2). Registering it makes every part of the library take it: presets, the
-trainer, the checker, eval, solve and trace.
+step bound is that plus 2). Registering it (`neuralprog.registry.register_task`) makes every part of
+the library take it: presets, the trainer, the checker, eval, solve and trace.
 
     python examples/rlntm_own_task.py            # a minute or a few on a laptop CPU (2,600 to 3,900 updates)
 """
@@ -13,9 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from neuralprog.envs.tapes import RIGHT, STAY, TAPE_TASKS, TapeTask
+from neuralprog.envs.tapes import RIGHT, STAY, TapeTask
+from neuralprog.execute.rlntm import trace
+from neuralprog.families import load
 from neuralprog.models.rlntm import RLNTMConfig
 from neuralprog.presets import get_preset
+from neuralprog.registry import register_task
 from neuralprog.train import gradcheck, reinforce
 
 
@@ -37,7 +40,7 @@ class Double(TapeTask):
 
 
 task = Double()
-TAPE_TASKS[task.name] = task
+register_task(task)
 print(task.input_tape({"input": [4, 17]}), "->", task.target({"input": [4, 17]}))
 
 # 1. The exact REINFORCE gradient check on a one-symbol problem (every action sequence enumerated).
@@ -52,7 +55,5 @@ path = reinforce.train(preset, out, resume=out.exists(), progress=False)
 
 # 3. Watch it: the input head stays for one step after each symbol. (Solved means exact on 95% of
 # top-size problems: a trace can still show a mistake.)
-from neuralprog import checkpoint  # noqa: E402
-
-model = checkpoint.load_rlntm(checkpoint.load(path, kind="rlntm"))
-print(reinforce.trace(model, task, {"input": [3, 14, 7]}))
+model = load(path).model
+print(trace(model, task, {"input": [3, 14, 7]}))

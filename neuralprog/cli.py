@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,38 +32,46 @@ def _device(name: str) -> str:
     return name
 
 
-def _load(path: str, device: str = "cpu", answers_only: bool = False):
-    """(model, task, payload). The model is an NPI or an RL-NTM; with `answers_only` (eval, solve) it may
-    also be the seq2seq baseline."""
-    from neuralprog import checkpoint
-    from neuralprog.tasks import get_task
+def _load(path: str, device: str = "cpu"):
+    """A checkpoint of any family, checked against its task (`neuralprog.families.load`)."""
+    from neuralprog.families import load
 
-    payload = checkpoint.load(path, kind=None)
-    kind = checkpoint.model_kind(payload)
-    if kind == "rlntm":
-        from neuralprog.envs.tapes import get_tape_task
-
-        return checkpoint.load_rlntm(payload, _device(device)), get_tape_task(payload["task"]), payload
-    task = get_task(payload["task"])
-    if kind == "seq2seq":
-        if not answers_only:
-            raise UserError(
-                f"{path} holds the seq2seq baseline, which answers without running programs: there is no "
-                "execution to show or check (eval and solve take it)"
-            )
-        return checkpoint.load_seq2seq(payload, _device(device)), task, payload
-    if payload["programs"] != task.programs.to_json():
-        raise UserError(f"{path} was trained on another program set than this library's {task.name!r} task")
-    return checkpoint.load_model(payload, _device(device)), task, payload
+    return load(path, _device(device))
 
 
-def _npi_only(model, path: str, verb: str) -> None:
-    from neuralprog.models.npi import NPI
+def _programs_only(loaded, path: str, verb: str) -> None:
+    if not loaded.family.calls_programs:
+        raise UserError(f"{path} holds {loaded.family.title}; {verb} applies to models that call programs")
 
-    if not isinstance(model, NPI):
-        raise UserError(
-            f"{path} holds an RL-NTM; {verb} applies to NPI models (trace, eval and solve take it)"
-        )
+
+def _writable(path: str | Path, what: str, force: bool = True) -> Path:
+    """Check, before any work, that `path` can be written: its directory exists and is writable, it is
+    not a directory, and (without `force`) it does not exist yet."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{what} {path} is a directory; give a file path")
+    if path.exists() and not force:
+        raise UserError(f"{path} already exists; choose another path or pass --force to replace it")
+    parent = path.parent
+    if not parent.is_dir():
+        raise UserError(f"cannot write {what} {path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UserError(f"cannot write {what} {path}: permission denied")
+    return path
+
+
+def _run_dir(path: str | Path) -> Path:
+    """A run directory that `train` can create or continue: the nearest existing ancestor is a writable
+    directory and nothing on the way is a file."""
+    path = Path(path)
+    ancestor = path
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UserError(f"cannot create run directory {path}: {ancestor} is a file")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UserError(f"cannot create run directory {path}: {ancestor} is not writable")
+    return path
 
 
 def _only(task, name: str | None):
@@ -88,11 +97,6 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
-def _refuse_overwrite(path: Path, force: bool) -> None:
-    if path.exists() and not force:
-        raise UserError(f"{path} already exists; choose another path or pass --force to replace it")
-
-
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
@@ -104,36 +108,23 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from neuralprog.presets import RLNTMPreset, Seq2SeqPreset, get_preset, override
+    from neuralprog.families import family_of_preset
+    from neuralprog.presets import get_preset, override
     from neuralprog.traces import read_traces
-    from neuralprog.train.supervised import train
 
     preset = override(get_preset(args.preset), args.set or [])
     if args.seed is not None:
         preset = override(preset, [f"train.seed={args.seed}"])
-    out = Path(args.out or f"runs/{preset.name}" + ("" if args.seed is None else f"-seed{args.seed}"))
-    if isinstance(preset, Seq2SeqPreset):
-        from neuralprog.train.seq2seq import train_preset
-
-        if args.resume:
-            raise UserError(f"{preset.name} is a seq2seq preset, which cannot --resume; use a new --out")
-        if args.traces:
-            raise UserError(f"{preset.name} is a seq2seq preset: it learns from problems, not from --traces")
-        print(train_preset(preset, out, device=_device(args.device), log=_info))
-        return
-    if isinstance(preset, RLNTMPreset):
-        from neuralprog.train import reinforce
-
-        if args.traces:
-            raise UserError(f"{preset.name} is an RL-NTM preset: it learns from rewards, not from --traces")
-        print(reinforce.train(preset, out, resume=args.resume, device=_device(args.device), log=_info))
-        return
+    family = family_of_preset(preset)
+    out = _run_dir(args.out or f"runs/{preset.name}" + ("" if args.seed is None else f"-seed{args.seed}"))
     traces = None
     if args.traces:
-        from neuralprog.tasks import get_task
-
-        traces = read_traces(args.traces, get_task(preset.task))
-    path = train(preset, out, resume=args.resume, device=_device(args.device), traces=traces, log=_info)
+        if not family.calls_programs:
+            raise UserError(f"{preset.name} trains {family.title}, which does not learn from --traces")
+        traces = read_traces(args.traces, family.task(preset.task))
+    path = family.train(
+        preset, out, resume=args.resume, device=_device(args.device), traces=traces, log=_info
+    )
     print(path)
 
 
@@ -144,21 +135,31 @@ def cmd_eval(args: argparse.Namespace) -> None:
     from neuralprog.evaluate import evaluate, plot
 
     sizes = _sizes(args.lengths)
-    if args.n < 1:
-        raise UserError("--n must be at least 1")
-    model, task, _ = _load(args.checkpoint, args.device, answers_only=True)
-    task = _only(task, args.task)
+    if args.n < 1 or args.batch < 1:
+        raise UserError("--n and --batch must be at least 1")
+    for path, what in ((args.json, "--json"), (args.plot, "--plot")):
+        if path:
+            _writable(path, what)
+    loaded = _load(args.checkpoint, args.device)
+    task = _only(loaded.task, args.task)
     results = []
     for size in sizes:  # one size at a time so the table fills in as results arrive
-        results += evaluate(model, task, [size], args.n, seed=args.seed, batch=args.batch)
+        results += evaluate(loaded.model, task, [size], args.n, seed=args.seed, batch=args.batch)
         r = results[-1]
-        _info(f"size {r.size}: {r.correct}/{r.n} exact in {r.seconds:.1f}s")
-    table = Table(title=f"{task.name}: exact-match accuracy on {args.n} random problems per size")
-    for column in ("size", "accuracy", "halted", "steps/problem", "seconds"):
+        _info(f"size {r.size}: {r.correct}/{r.n} correct, {r.halted}/{r.n} halted, in {r.seconds:.1f}s")
+    table = Table(
+        title=f"{task.name}: {args.n} random problems per size",
+        caption=f"correct = halted with the right answer; {loaded.family.halting}",
+    )
+    for column in ("size", "correct", "halted", "steps/problem", "seconds"):
         table.add_column(column, justify="right")
     for r in results:
         table.add_row(
-            str(r.size), f"{100 * r.accuracy:.1f}%", str(r.halted), f"{r.mean_steps:.0f}", f"{r.seconds:.1f}"
+            str(r.size),
+            f"{100 * r.accuracy:.1f}%",
+            f"{100 * r.halted_share:.1f}%",
+            f"{r.mean_steps:.0f}",
+            f"{r.seconds:.1f}",
         )
     Console().print(table)
     if args.json:
@@ -168,16 +169,23 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
 
 def cmd_solve(args: argparse.Namespace) -> None:
-    from neuralprog.evaluate import solve
+    from neuralprog.execute import check
 
-    model, task, _ = _load(args.checkpoint, args.device, answers_only=True)
-    src, out = Path(args.problems), Path(args.out)
+    src = Path(args.problems)
     if not src.is_file():
         raise UserError(f"problems file not found: {src}")
-    _refuse_overwrite(out, args.force)
+    out = _writable(args.out, "--out", force=args.force)
+    if args.batch < 1:
+        raise UserError("--batch must be at least 1")
+    loaded = _load(args.checkpoint, args.device)
+    task = loaded.task
     rows: list[dict[str, Any]] = []
     good: list[tuple[int, dict]] = []
-    for number, line in enumerate(src.read_text().splitlines(), start=1):
+    try:
+        lines = src.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"cannot read problems file {src} ({e})") from None
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
@@ -200,114 +208,42 @@ def cmd_solve(args: argparse.Namespace) -> None:
         raise UserError(f"no problems in {src}; write one JSON problem per line, e.g. {task.problem_example}")
     for lo in range(0, len(good), args.batch):
         chunk = good[lo : lo + args.batch]
-        result = solve(model, task, [p for _, p in chunk])
-        for (i, problem), output, steps, halted in zip(
-            chunk, result.outputs, result.steps, result.halted, strict=True
-        ):
+        problems = [p for _, p in chunk]
+        result = loaded.family.run(loaded.model, task, problems)
+        correct = check(task, problems, result)
+        for k, (i, _) in enumerate(chunk):
             rows[i].update(
-                output=output, correct=output == task.expected(problem), steps=int(steps), halted=bool(halted)
+                output=result.outputs[k],
+                halted=bool(result.halted[k]),
+                correct=bool(correct[k]),
+                steps=int(result.steps[k]),
             )
     _write_atomic(out, "".join(json.dumps(r) + "\n" for r in rows))
     solved = sum(1 for r in rows if r.get("correct"))
+    halted = sum(1 for r in rows if r.get("halted"))
     errors = sum(1 for r in rows if "error" in r)
-    _info(f"{len(rows)} problems: {solved} correct, {errors} could not run")
+    _info(f"{len(rows)} problems: {solved} correct, {halted} halted, {errors} could not run")
     print(out)
 
 
 def cmd_trace(args: argparse.Namespace) -> None:
-    from neuralprog.execute import run
-    from neuralprog.multitask import MultiTask
-    from neuralprog.traces import record
-
-    model, task, _ = _load(args.checkpoint, args.device)
+    loaded = _load(args.checkpoint, args.device)
+    task = loaded.task
+    if args.oracle:
+        _programs_only(loaded, args.checkpoint, "--oracle")
     try:
         problem = task.parse(json.loads(args.problem))
     except json.JSONDecodeError as e:
         raise UserError(f"--problem is not valid JSON ({e.msg}); example: {task.problem_example}") from None
-    from neuralprog.models.rlntm import RLNTM
-
-    if isinstance(model, RLNTM):  # the paper's Figure 7 view
-        from neuralprog.train.reinforce import trace
-
-        if args.oracle:
-            raise UserError("an RL-NTM has no oracle trace; --oracle applies to NPI models")
-        print(trace(model, task, problem))
-        return
-    oracle = record(task, problem).steps
-    show_pad = args.pad
-    own_task = task.part(problem) if isinstance(task, MultiTask) else task  # reads its ACT arguments
-
-    def describe(next_program: str | None, next_args: tuple[int, ...]) -> str:
-        if next_program is None:
-            return "return"
-        if task.programs[next_program].primitive:
-            return f"{next_program} {own_task.describe_action(next_args)}"
-        return next_program
-
-    if args.oracle:  # replay the oracle's actions on a fresh machine, drawing it as we go
-        import numpy as np
-
-        replay = task.machine([problem])
-        print(replay.render(0))
-        for step in oracle:
-            print(f"{'  ' * step.depth}{step.program:<8} -> {describe(step.next, step.next_args)}")
-            if step.next and task.programs[step.next].primitive:
-                replay.act(np.zeros(1, dtype=np.int64), np.asarray([step.next_args]))
-                if show_pad == "act":
-                    print(_indent(replay.render(0), step.depth + 1))
-        print(f"oracle output {replay.outputs()[0]}  expected {task.expected(problem)}")
-        return
-
-    count = 0
-    departed: list[int] = []
-    final: list[Any] = []
-
-    def on_step(events, machine) -> None:
-        nonlocal count
-        final[:] = [machine]
-        e = events[0]
-        expected = oracle[count] if count < len(oracle) else None
-        # a returning step has next None and no arguments on both sides, so one comparison covers it
-        same = expected is not None and (
-            expected.depth,
-            expected.program,
-            expected.next,
-            tuple(expected.next_args),
-        ) == (e.depth, e.program, e.next, tuple(e.next_args))
-        marker = ""
-        if not same and not departed:
-            departed.append(count)
-            want = "end" if expected is None else describe(expected.next, expected.next_args)
-            marker = f"   <-- departs from the oracle (oracle: {want})"
-        line = (
-            f"{'  ' * e.depth}{e.program:<8} end {e.end_probability:.2f}  -> {describe(e.next, e.next_args)}"
-        )
-        print(line + marker)
-        if show_pad == "all" or (
-            show_pad == "act" and e.next is not None and task.programs[e.next].primitive
-        ):
-            print(_indent(machine.render(0), e.depth + 1))
-        count += 1
-
-    print(task.machine([problem]).render(0))
-    result = run(model, task, [problem], on_step=on_step)
-    if show_pad != "act" and final:
-        print(final[0].render(0))
-    output, expected_output = result.outputs[0], task.expected(problem)
-    status = "halted" if result.halted[0] else f"stopped: {result.failure[0]}"
-    verdict = "correct" if output == expected_output else "WRONG"
-    print(f"output {output}  expected {expected_output}  {verdict}; {int(result.steps[0])} steps, {status}")
-    if departed:
-        print(f"the model departs from the oracle at step {departed[0]}")
-    else:
-        print("the model follows the oracle step for step")
+    loaded.family.show(loaded.model, task, problem, oracle=args.oracle, pad=args.pad, out=print)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from neuralprog.verify import verify
 
-    model, task, _ = _load(args.checkpoint, args.device)
-    _npi_only(model, args.checkpoint, "verify")
+    loaded = _load(args.checkpoint, args.device)
+    _programs_only(loaded, args.checkpoint, "verify")
+    model, task = loaded.model, loaded.task
     try:
         task.verification_problems()
     except ValueError as e:
@@ -340,16 +276,20 @@ def cmd_extend(args: argparse.Namespace) -> None:
         raise UserError("--programs needs at least one program name, e.g. RJMP,MAX")
     config = ExtendConfig(seed=args.seed)
     if args.updates is not None:
+        if args.updates < 1:
+            raise UserError(f"--updates must be at least 1, got {args.updates}")
         config = dataclasses.replace(config, updates=args.updates)
+    _run_dir(args.out)
     print(extend(args.checkpoint, names, args.out, config, device=_device(args.device), log=_info))
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
     from neuralprog import checkpoint
     from neuralprog.presets import Preset, get_preset
-    from neuralprog.train.supervised import CHECKPOINT_NAME, train
+    from neuralprog.train.common import CHECKPOINT_NAME
+    from neuralprog.train.supervised import train
 
-    out = Path(args.out)
+    out = _run_dir(args.out)
     ckpt = out / CHECKPOINT_NAME
     finished = False
     if ckpt.exists():
@@ -393,16 +333,14 @@ def cmd_demo(args: argparse.Namespace) -> None:
 def cmd_envs(args: argparse.Namespace) -> None:
     import gymnasium as gym
 
-    from neuralprog.envs.tapes import TAPE_TASKS
-    from neuralprog.tasks import TASKS, get_task
+    from neuralprog.envs import ENV_IDS
+    from neuralprog.registry import TASKS
 
-    get_task("addition")  # imports and registers the built-in envs
     names_of: dict[str, list[str]] = {}
-    for env_id, name in [(t.env_id, t.name) for t in TASKS.values()] + [
-        (t.env_id, t.name) for t in TAPE_TASKS.values()
-    ]:
-        names_of.setdefault(env_id, []).append(name)
-    for env_id in sorted(k for k in gym.registry if k.startswith("neuralprog/")):
+    for task in TASKS.values():
+        names_of.setdefault(task.env_id, []).append(task.name)
+    for env_id in sorted(ENV_IDS):
+        assert env_id in gym.registry
         names = names_of.get(env_id, [])
         print(f"{env_id:<36} " + (f"tasks: {', '.join(names)}" if names else "Gym's algorithmic rules"))
 
@@ -410,10 +348,12 @@ def cmd_envs(args: argparse.Namespace) -> None:
 def cmd_gradcheck(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from neuralprog.envs.tapes import TAPE_TASKS, get_tape_task
+    from neuralprog.envs.tapes import TapeTask
+    from neuralprog.registry import TASKS, tape_task
     from neuralprog.train.gradcheck import CONTROLLERS, TOLERANCE, check, wrong_action_log_probs
 
-    tasks = list(TAPE_TASKS) if args.task == "all" else [get_tape_task(args.task).name]
+    tapes = [name for name, t in TASKS.items() if isinstance(t, TapeTask)]
+    tasks = tapes if args.task == "all" else [tape_task(args.task).name]
     controllers = list(CONTROLLERS) if args.controller == "all" else [args.controller]
     if args.size not in (None, 1, 2) or not 0 <= args.extra_steps <= 2:
         raise UserError("--size must be 1 or 2 and --extra-steps 0..2 (the enumeration grows exponentially)")
@@ -421,7 +361,7 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     print(f"estimator: {args.estimator}; pass: relative error < {TOLERANCE:g} on every direction")
     failed = 0
     for name in tasks:
-        task = get_tape_task(name)
+        task = tape_task(name)
         # Two symbols tell copy, reverse and duplicated-input apart; the larger action spaces take one.
         size = args.size or (1 if task.memory or task.name == "repeat-copy" else 2)
         problem = task.sample(np.random.default_rng(args.seed), size)
@@ -443,10 +383,10 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> None:
-    from neuralprog.tasks import get_task
+    from neuralprog.registry import program_task
     from neuralprog.traces import generate, write_traces
 
-    task = get_task(args.task)
+    task = program_task(args.task)
     try:
         lo, _, hi = args.lengths.partition(":")
         sizes = list(range(int(lo), int(hi or lo) + 1))
@@ -454,8 +394,7 @@ def cmd_data(args: argparse.Namespace) -> None:
         raise UserError(f"bad --lengths {args.lengths!r}; use LO:HI such as 1:20") from None
     if not sizes or sizes[0] < 1 or args.per_length < 1:
         raise UserError("lengths must be at least 1 and --per-length at least 1")
-    out = Path(args.out)
-    _refuse_overwrite(out, args.force)
+    out = _writable(args.out, "--out", force=args.force)
     traces = generate(task, sizes, args.per_length, seed=args.seed)
     write_traces(out, traces)
     _info(f"{len(traces)} traces, {sum(len(t.steps) for t in traces)} steps")
@@ -469,8 +408,8 @@ def _info(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def _indent(text: str, depth: int) -> str:
-    return "\n".join("  " * depth + line for line in text.splitlines())
+def _one_line(e: Exception) -> str:
+    return " ".join(str(e).split())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -634,17 +573,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from neuralprog.checkpoint import CheckpointError
     from neuralprog.traces import TraceFormatError
-    from neuralprog.train.supervised import TrainingError
+    from neuralprog.train.common import TrainingError
 
     args = build_parser().parse_args(argv)
     try:
         status = args.func(args)
     except (UserError, CheckpointError, TraceFormatError, TrainingError, ValueError) as e:
-        print(f"neuralprog {args.command}: error: {e}", file=sys.stderr)
+        print(f"neuralprog {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print(f"neuralprog {args.command}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as e:  # a write that fails after the checks (disk full, a path that vanished)
+        where = f" {e.filename}" if e.filename else ""
+        print(f"neuralprog {args.command}: error: cannot write{where}: {e.strerror or e}", file=sys.stderr)
+        return EXIT_USER_ERROR
     return status or 0

@@ -1,7 +1,9 @@
-"""Evaluation: exact-match accuracy of a trained model over problem sizes, as tables, JSON and plots.
+"""Evaluation: how often a trained model halts with the right answer, over problem sizes, as tables,
+JSON and plots.
 
-The seq2seq baseline is scored on the same problems as NPI: its steps are decoder steps, and it halts
-when it emits EOS.
+Every model family is scored the same way: a run is correct only when it halted (the model returned
+from its root program, or ended its episode, within its budgets) and its answer is right. Each size
+reports both the accuracy and the share of runs that halted.
 """
 
 from __future__ import annotations
@@ -9,15 +11,12 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from neuralprog.envs.tapes import TapeTask
-from neuralprog.execute import RunResult, run
-from neuralprog.models.baselines import Seq2Seq
-from neuralprog.models.npi import NPI
-from neuralprog.models.rlntm import RLNTM
-from neuralprog.tasks import Task
+from neuralprog.execute import RunResult, check
+from neuralprog.families import family_of_model
 
 
 @dataclass
@@ -25,7 +24,9 @@ class SizeResult:
     size: int
     n: int
     correct: int
+    """Runs that halted with the right answer."""
     halted: int
+    """Runs that halted (returned from the root program within the budgets), right or wrong."""
     mean_steps: float
     seconds: float
 
@@ -33,39 +34,30 @@ class SizeResult:
     def accuracy(self) -> float:
         return self.correct / self.n
 
+    @property
+    def halted_share(self) -> float:
+        return self.halted / self.n
+
     def to_json(self) -> dict:
-        return {**asdict(self), "accuracy": self.accuracy}
+        return {**asdict(self), "accuracy": self.accuracy, "halted_share": self.halted_share}
 
 
-def check(task: Task | TapeTask, problems: list[dict], outputs: list) -> list[bool]:
-    return [output == task.expected(p) for p, output in zip(problems, outputs, strict=True)]
-
-
-def solve(model: NPI | Seq2Seq | RLNTM, task: Task | TapeTask, problems: list[dict]) -> RunResult:
-    """Run an NPI (the interpreter), a seq2seq baseline (greedy decoding) or an RL-NTM (greedy actions)
-    on parsed problems."""
-    if isinstance(model, RLNTM):
-        from neuralprog.train.reinforce import run as run_rlntm
-
-        assert isinstance(task, TapeTask)
-        return run_rlntm(model, task, problems)
-    assert not isinstance(task, TapeTask)
-    if isinstance(model, Seq2Seq):
-        from neuralprog.train.seq2seq import run_seq2seq  # here: the trainers must be free to import us
-
-        return run_seq2seq(model, task.name, problems)
-    return run(model, task, problems)
+def solve(model: Any, task: Any, problems: list[dict]) -> RunResult:
+    """Run any family's model on parsed problems, in lockstep, with its family's runner."""
+    return family_of_model(model).run(model, task, problems)
 
 
 def evaluate(
-    model: NPI | Seq2Seq | RLNTM,
-    task: Task | TapeTask,
+    model: Any,
+    task: Any,
     sizes: list[int],
     n: int,
     seed: int = 0,
     batch: int = 100,
 ) -> list[SizeResult]:
-    """Exact-match accuracy on `n` random problems per size, run in lockstep batches of `batch`."""
+    """Accuracy (halted and right) on `n` random problems per size, run in lockstep batches of `batch`."""
+    if n < 1 or batch < 1 or not sizes or min(sizes) < 1:
+        raise ValueError("evaluate needs n >= 1, batch >= 1 and sizes of at least 1")
     results = []
     for size in sizes:
         rng = np.random.default_rng([seed, size])
@@ -75,7 +67,7 @@ def evaluate(
         for lo in range(0, n, batch):
             chunk = problems[lo : lo + batch]
             result = solve(model, task, chunk)
-            correct += sum(check(task, chunk, result.outputs))
+            correct += int(check(task, chunk, result).sum())
             halted += int(result.halted.sum())
             steps += int(result.steps.sum())
         results.append(SizeResult(size, n, correct, halted, steps / n, time.perf_counter() - started))
@@ -89,13 +81,16 @@ def plot(results: list[SizeResult], path: str | Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.plot([r.size for r in results], [100 * r.accuracy for r in results], "o-")
+    sizes = [r.size for r in results]
+    ax.plot(sizes, [100 * r.accuracy for r in results], "o-", label="correct (halted, right answer)")
+    ax.plot(sizes, [100 * r.halted_share for r in results], "s--", alpha=0.6, label="halted")
     ax.set_xscale("log")
     ax.set_ylim(-2, 102)
     ax.set_xlabel("problem size")
-    ax.set_ylabel("exact-match accuracy (%)")
+    ax.set_ylabel("% of problems")
     ax.set_title(title)
     ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -82,8 +82,9 @@ class MultiTask:
         envs = list(dict.fromkeys(t.env_id for t in parts))
         self.env_id = "+".join(envs)
         self._env = {t.name: envs.index(t.env_id) for t in parts}
-        sizes = {t.env_id: t.obs_sizes for t in parts}
-        self.env_obs_sizes = tuple(sizes[e] for e in envs)
+        specs = {t.env_id: t.obs_specs[0] for t in parts}
+        self.obs_specs = tuple(specs[e] for e in envs)
+        self.env_obs_sizes = tuple(sizes for sizes in (s.sizes for s in self.obs_specs) if sizes is not None)
         self.obs_sizes = max(self.env_obs_sizes, key=len)
         self.obs_names = tuple(f"F{i}" for i in range(len(self.obs_sizes)))
         self.root = parts[0].root

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -257,14 +257,11 @@ class RLNTMPreset:
     """How to train."""
 
 
-AnyPreset = TypeVar("AnyPreset", bound=Preset | Seq2SeqPreset | RLNTMPreset)
-
-
 _SMALL = ModelSizes(state_size=64, program_size=32, key_size=8, mlp_size=128, hidden_size=128)
 """Recursive frames are short and few: a 2 x 128 core is plenty, and halves the interpreter's saved
 states at recursion depth 10,000."""
 
-PRESETS: dict[str, Preset | Seq2SeqPreset | RLNTMPreset] = {
+PRESETS: dict[str, Any] = {
     p.name: p
     for p in [
         Preset(
@@ -388,13 +385,74 @@ for _task, _title in _TAPE_TASKS.items():
         )
 
 
-def get_preset(name: str) -> Preset | Seq2SeqPreset | RLNTMPreset:
+def register_preset(preset: Any) -> None:
+    """Add a preset of your own (any frozen dataclass with name, task, description and sections that a
+    model family trains; see `neuralprog.families`). A name already taken is refused."""
+    validate(preset)
+    if preset.name in PRESETS and PRESETS[preset.name] is not preset:
+        raise ValueError(f"a preset named {preset.name!r} exists already")
+    PRESETS[preset.name] = preset
+
+
+def get_preset(name: str) -> Any:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; available presets: {', '.join(PRESETS)}")
     return PRESETS[name]
 
 
-def override(preset: AnyPreset, assignments: list[str]) -> AnyPreset:
+# Ranges of config values, by field name (the same name means the same thing in every section).
+_AT_LEAST_1 = {
+    "updates", "batch_frames", "per_size", "eval_every", "checkpoint_every", "lr_decay_every", "batch_size",
+    "solve_problems", "threads", "state_size", "program_size", "key_size", "mlp_size", "hidden_size",
+    "layers", "cell_size", "embedding_size", "baseline_hidden", "curriculum_start", "validation_problems",
+    "repair_per_round",
+}  # fmt: skip
+_AT_LEAST_0 = {"cover", "stop_after_perfect", "repair_traces", "top_size", "window", "refractory", "seed"}
+_POSITIVE = {
+    "lr", "grad_clip", "clip_controller", "clip_baseline", "curriculum_temperature", "init_std",
+    "inverse_temperature",
+}  # fmt: skip
+_NON_NEGATIVE = {"weight_decay", "lr_min", "entropy_bonus"}
+_FRACTION = {"curriculum_hard_fraction", "promote_below", "solve_accuracy", "online_decay", "momentum"}
+_SCALE = {"lr_decay", "lr_drop"}  # multipliers in (0, 1]
+_CHOICES = {"controller": ("direct", "lstm", "feedforward")}
+
+
+def validate(preset: Any) -> None:
+    """Check every config value of a preset against its range; a ValueError names the first field out
+    of range (`train.updates must be at least 1, got -5`)."""
+    for section in dataclasses.fields(preset):
+        part = getattr(preset, section.name)
+        if not dataclasses.is_dataclass(part):
+            continue
+        for f in dataclasses.fields(part):
+            problem = _out_of_range(f.name, getattr(part, f.name))
+            if problem:
+                raise ValueError(f"{section.name}.{f.name} {problem}")
+
+
+def _out_of_range(name: str, value: Any) -> str | None:
+    if name == "sizes":
+        if not value or min(value) < 1:
+            return f"must list sizes of at least 1, got {value!r}"
+    elif name in _AT_LEAST_1 and value < 1:
+        return f"must be at least 1, got {value!r}"
+    elif name in _AT_LEAST_0 and value < 0:
+        return f"must be at least 0, got {value!r}"
+    elif name in _POSITIVE and not value > 0:
+        return f"must be positive, got {value!r}"
+    elif name in _NON_NEGATIVE and not value >= 0:
+        return f"must be at least 0, got {value!r}"
+    elif name in _FRACTION and not 0 <= value <= 1:
+        return f"must be between 0 and 1, got {value!r}"
+    elif name in _SCALE and not 0 < value <= 1:
+        return f"must be in (0, 1], got {value!r}"
+    elif name in _CHOICES and value not in _CHOICES[name]:
+        return f"must be one of {', '.join(_CHOICES[name])}, got {value!r}"
+    return None
+
+
+def override(preset: Any, assignments: list[str]) -> Any:
     """Apply 'section.field=value' assignments, e.g. 'train.lr=3e-4' or 'data.sizes=1,2,3'."""
     for assignment in assignments:
         key, sep, text = assignment.partition("=")
@@ -414,6 +472,7 @@ def override(preset: AnyPreset, assignments: list[str]) -> AnyPreset:
         except ValueError:
             raise ValueError(f"bad value {text!r} for {key} (a {type(current).__name__})") from None
         preset = dataclasses.replace(preset, **{section: dataclasses.replace(part, **{name: value})})
+    validate(preset)
     return preset
 
 

@@ -2,24 +2,66 @@
 
 A task binds an environment to a program set: how to read and check a problem, how to build a batch of
 environment states (a `Machine`) for the interpreter, the reference program (oracle) that writes traces,
-and the expected answer. Each environment module defines its task next to its env and registers it here.
+the expected answer, and what the model observes (`ObsSpec`). Each environment module defines its task
+next to its env; `neuralprog.registry` lists them all. This module holds protocols only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeAlias
 
 import numpy as np
 
 from neuralprog.programs import ProgramSet
 
-if TYPE_CHECKING:
-    from neuralprog.traces import Recorder
-
-Args: TypeAlias = tuple[int, int, int]
+Args: TypeAlias = tuple[int, ...]
 Calls: TypeAlias = Iterator["str | tuple[str, Args]"]
 """What an oracle program yields: the calls it makes, as a name (no arguments) or (name, args)."""
+
+
+class Recorder(Protocol):
+    """What an oracle program sees while it runs (`neuralprog.traces.Recorder` is one)."""
+
+    problem: dict
+    """The (parsed) problem being solved."""
+
+    def obs(self) -> tuple:
+        """The machine's current observation."""
+        ...
+
+
+@dataclass(frozen=True)
+class ObsSpec:
+    """What a machine shows the model at each step: named fields, discrete or real-valued."""
+
+    names: tuple[str, ...]
+    """One name per field (addition: IN1, IN2, CARRY, OUT)."""
+    sizes: tuple[int, ...] | None = None
+    """Discrete fields: field f takes values 0..sizes[f]-1. None: real-valued fields (a float vector,
+    such as positions relative to a gripper)."""
+
+    def __post_init__(self) -> None:
+        if self.sizes is not None and (len(self.sizes) != len(self.names) or min(self.sizes, default=1) < 1):
+            raise ValueError(f"an ObsSpec needs one size of at least 1 per field, got {self.sizes}")
+
+    @property
+    def discrete(self) -> bool:
+        return self.sizes is not None
+
+    def check(self, value: object) -> tuple:
+        """One observation read from a file, as a tuple; a ValueError when it does not fit the spec."""
+        kind = "integers" if self.discrete else "numbers"
+        if not isinstance(value, list) or len(value) != len(self.names):
+            raise ValueError(f"obs must be a list of {len(self.names)} {kind}")
+        if any(
+            isinstance(v, bool) or not isinstance(v, int if self.discrete else int | float) for v in value
+        ):
+            raise ValueError(f"obs must be a list of {len(self.names)} {kind}, got {value!r}")
+        if self.sizes is not None and any(not 0 <= v < n for v, n in zip(value, self.sizes, strict=True)):
+            raise ValueError(f"obs {value} out of range (field sizes {list(self.sizes)})")
+        return tuple(value)
 
 
 class Machine(Protocol):
@@ -28,11 +70,13 @@ class Machine(Protocol):
     batch_size: int
 
     def observe(self) -> np.ndarray:
-        """(B, F) int64: what the model sees of each problem; field f takes values 0..obs_sizes[f]-1."""
+        """(B, F): what the model sees of each problem, as its task's `ObsSpec` says (int64 for discrete
+        fields, float32 for real-valued ones)."""
         ...
 
     def act(self, rows: np.ndarray, args: np.ndarray) -> None:
-        """Apply ACT(args[i]) to problem rows[i]; args is (len(rows), 3). Invalid arguments do nothing."""
+        """Apply ACT(args[i]) to problem rows[i]; args is (len(rows), n_args). Invalid arguments do
+        nothing."""
         ...
 
     def outputs(self) -> list[Any]:
@@ -89,8 +133,13 @@ class Task(Protocol):
         ...
 
     @property
+    def obs_specs(self) -> tuple[ObsSpec, ...]:
+        """What each environment the task's problems use shows the model (one encoder each)."""
+        ...
+
+    @property
     def env_obs_sizes(self) -> tuple[tuple[int, ...], ...]:
-        """Observation field sizes of each environment the task's problems use (one encoder each)."""
+        """Observation field sizes of each environment (discrete specs only)."""
         ...
 
     def env_index(self, problem: dict) -> int:
@@ -107,6 +156,11 @@ class SingleEnvTask:
 
     root: str
     obs_sizes: tuple[int, ...]
+    obs_names: tuple[str, ...]
+
+    @property
+    def obs_specs(self) -> tuple[ObsSpec, ...]:
+        return (ObsSpec(self.obs_names, self.obs_sizes),)
 
     @property
     def env_obs_sizes(self) -> tuple[tuple[int, ...], ...]:
@@ -117,18 +171,3 @@ class SingleEnvTask:
 
     def root_of(self, problem: dict) -> str:
         return self.root
-
-
-TASKS: dict[str, Task] = {}
-
-
-def register_task(task: Task) -> None:
-    TASKS[task.name] = task
-
-
-def get_task(name: str) -> Task:
-    import neuralprog.envs  # noqa: F401  (registers the built-in tasks)
-
-    if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}")
-    return TASKS[name]

@@ -20,19 +20,17 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from neuralprog.programs import N_ARGS, NO_ARGS
-
-if TYPE_CHECKING:
-    from neuralprog.tasks import Task
+from neuralprog.registry import program_task
+from neuralprog.tasks import Task
 
 FORMAT = "neuralprog-trace"
 VERSION = 1
 
-Args = tuple[int, int, int]
+Args = tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -40,7 +38,7 @@ class Step:
     depth: int
     program: str
     args: Args
-    obs: tuple[int, ...]
+    obs: tuple  # ints for discrete observation fields, floats for real-valued ones
     next: str | None
     next_args: Args
     end: bool
@@ -62,7 +60,7 @@ class Frame:
     program: int
     args: Args
     env: int  # which environment (encoder) the frame's observations come from
-    obs: np.ndarray  # (T, F) int64
+    obs: np.ndarray  # (T, F) int64 for discrete observations, float32 for real-valued ones
     next_program: np.ndarray  # (T,) int64, -1 where the step returns
     next_args: np.ndarray  # (T, 3) int64
     end: np.ndarray  # (T,) bool
@@ -91,22 +89,23 @@ class Recorder:
         self.steps: list[Step] = []
         self._stack: list[tuple[str, Args, Iterator]] = []
         # a multitask machine pads observations to its widest environment; keep this problem's fields
-        self._fields = len(task.env_obs_sizes[task.env_index(problem)])
+        self._fields = len(task.obs_specs[task.env_index(problem)].names)
 
-    def obs(self) -> tuple[int, ...]:
+    def obs(self) -> tuple:
         return tuple(self.machine.observe()[0, : self._fields].tolist())
 
-    def run(self, program: str, args: Args = NO_ARGS) -> None:
+    def run(self, program: str, args: Args | None = None) -> None:
+        args = self.task.programs.no_args if args is None else args
         oracle, programs = self.task.oracle, self.task.programs
         row = np.zeros(1, dtype=np.int64)
         self._stack.append((program, args, oracle[program](self, args)))
         while self._stack:
             call = next(self._stack[-1][2], None)
             if call is None:
-                self._record(None, NO_ARGS, end=True)
+                self._record(None, programs.no_args, end=True)
                 self._stack.pop()
                 continue
-            name, call_args = (call, NO_ARGS) if isinstance(call, str) else call
+            name, call_args = (call, programs.no_args) if isinstance(call, str) else call
             call_args = tuple(int(a) for a in call_args)
             self._record(name, call_args, end=False)
             if programs[name].primitive:
@@ -170,6 +169,7 @@ def frames(task: Task, trace: Trace) -> list[Frame]:
     """Split a trace into its call frames (each an independent sequence from a zero state)."""
     ids = {name: i for i, name in enumerate(task.programs.names)}
     env = task.env_index(trace.problem)
+    obs_dtype = np.int64 if task.obs_specs[env].discrete else np.float32
     open_frames: list[list[Step]] = []
     done: list[list[Step]] = []
     for step in trace.steps:
@@ -185,7 +185,7 @@ def frames(task: Task, trace: Trace) -> list[Frame]:
                 program=ids[steps[0].program],
                 args=steps[0].args,
                 env=env,
-                obs=np.asarray([s.obs for s in steps], dtype=np.int64),
+                obs=np.asarray([s.obs for s in steps], dtype=obs_dtype),
                 next_program=np.asarray(
                     [-1 if s.next is None else ids[s.next] for s in steps], dtype=np.int64
                 ),
@@ -240,9 +240,8 @@ class TraceFormatError(ValueError):
 
 
 def read_traces(path: str | Path, task: Task | None = None) -> list[Trace]:
-    """Read and validate a JSONL trace file. With `task`, every trace must belong to it."""
-    from neuralprog.tasks import get_task
-
+    """Read and validate a JSONL trace file against the task's specs (program set, argument spec,
+    observation spec). With `task`, every trace must belong to it."""
     path = Path(path)
     try:
         lines = path.read_text().splitlines()
@@ -266,7 +265,7 @@ def read_traces(path: str | Path, task: Task | None = None) -> list[Trace]:
             if "format" in item:
                 if checker is not None and not checker.finished:
                     raise ValueError("new trace header before the previous trace returned from its root")
-                trace_task = _check_header(item, task, get_task)
+                trace_task = _check_header(item, task)
                 trace = Trace(item["task"], item["env"], trace_task.parse(item["problem"]), item.get("seed"))
                 traces.append(trace)
                 checker = _StepChecker(trace_task, trace.problem)
@@ -284,12 +283,13 @@ def read_traces(path: str | Path, task: Task | None = None) -> list[Trace]:
     return traces
 
 
-def _check_header(item: dict, task: Task | None, get_task: Any) -> Task:
+def _check_header(item: dict, task: Task | None) -> Task:
     if item["format"] != FORMAT:
         raise ValueError(f"unknown format {item['format']!r}, expected {FORMAT!r}")
     if item.get("version") != VERSION:
         raise ValueError(f"unsupported trace version {item.get('version')!r}, expected {VERSION}")
-    trace_task = get_task(item.get("task"))
+    named = str(item.get("task"))
+    trace_task = task if task is not None and named == task.name else program_task(named)
     if task is not None and trace_task.name != task.name:
         raise ValueError(f"trace is for task {trace_task.name!r}, expected {task.name!r}")
     if item.get("env") != trace_task.env_id:
@@ -303,8 +303,8 @@ class _StepChecker:
     def __init__(self, task: Task, problem: dict):
         self.task = task
         self.stack: list[tuple[str, Args]] = []
-        self.expect_call: tuple[str, Args] | None = (task.root_of(problem), NO_ARGS)
-        self.obs_sizes = task.env_obs_sizes[task.env_index(problem)]
+        self.expect_call: tuple[str, Args] | None = (task.root_of(problem), task.programs.no_args)
+        self.obs_spec = task.obs_specs[task.env_index(problem)]
         self.finished = False
 
     def check(self, item: dict) -> Step:
@@ -314,10 +314,10 @@ class _StepChecker:
         step = Step(
             depth=_int(item["depth"], "depth"),
             program=_name(item["program"], programs.names),
-            args=_args(item["args"], "args", programs.arg_size),
-            obs=self._obs(item["obs"]),
+            args=programs.check_args(item["args"], "args"),
+            obs=self.obs_spec.check(item["obs"]),
             next=None if item["next"] is None else _name(item["next"], programs.names),
-            next_args=_args(item["next_args"], "next_args", programs.arg_size),
+            next_args=programs.check_args(item["next_args"], "next_args"),
             end=_bool(item["end"]),
         )
         if self.expect_call is not None:  # first step of a new frame
@@ -348,15 +348,6 @@ class _StepChecker:
                 self.expect_call = (step.next, step.next_args)
         return step
 
-    def _obs(self, value: Any) -> tuple[int, ...]:
-        sizes = self.obs_sizes
-        if not isinstance(value, list) or len(value) != len(sizes):
-            raise ValueError(f"obs must be a list of {len(sizes)} integers")
-        obs = tuple(_int(v, "obs") for v in value)
-        if any(not 0 <= v < n for v, n in zip(obs, sizes, strict=True)):
-            raise ValueError(f"obs {list(obs)} out of range (field sizes {list(sizes)})")
-        return obs
-
 
 def _int(value: Any, name: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
@@ -374,12 +365,3 @@ def _name(value: Any, names: list[str]) -> str:
     if value not in names:
         raise ValueError(f"unknown program {value!r}")
     return value
-
-
-def _args(value: Any, name: str, arg_size: int) -> Args:
-    if not isinstance(value, list) or len(value) != N_ARGS:
-        raise ValueError(f"{name} must be a list of {N_ARGS} integers")
-    args = tuple(_int(v, name) for v in value)
-    if any(not 0 <= v < arg_size for v in args):
-        raise ValueError(f"{name} {list(args)} out of range 0..{arg_size - 1}")
-    return args  # type: ignore[return-value]

@@ -23,10 +23,11 @@ from functools import cache
 import numpy as np
 import torch
 
+from neuralprog.frames import FrameData
 from neuralprog.models.npi import NPI, step_losses
-from neuralprog.tasks import Task, get_task
+from neuralprog.registry import program_task
+from neuralprog.tasks import Task
 from neuralprog.traces import Frame, frame_key, frames, record
-from neuralprog.train.supervised import FrameData
 
 
 @dataclass
@@ -63,7 +64,7 @@ def _verification_set(task: Task) -> tuple[list[dict], list[Frame], list[int]]:
 
 @cache
 def _verification_set_of(task_name: str) -> tuple[list[dict], list[Frame], list[int]]:
-    task = get_task(task_name)
+    task = program_task(task_name)
     problems = sorted(task.verification_problems(), key=task.size)  # stable: shortest producer first
     unique: dict[bytes, tuple[Frame, int]] = {}
     for i, problem in enumerate(problems):

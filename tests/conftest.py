@@ -16,7 +16,7 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 @pytest.fixture(scope="session")
 def addition():
-    from neuralprog.tasks import get_task
+    from neuralprog.registry import get_task
 
     return get_task("addition")
 

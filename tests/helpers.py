@@ -3,8 +3,8 @@
 import numpy as np
 import torch
 
+from neuralprog.frames import FrameData
 from neuralprog.models.npi import NPI
-from neuralprog.train.supervised import FrameData
 
 
 def assert_packed_equals_stepwise(model: NPI, data: FrameData) -> None:

@@ -10,26 +10,25 @@ import torch
 
 from neuralprog import checkpoint
 from neuralprog.cli import main
-from neuralprog.models.baselines import Seq2Seq, Seq2SeqConfig
-from neuralprog.presets import get_preset
-from neuralprog.tasks import get_task
-from neuralprog.traces import generate
-from neuralprog.train.seq2seq import (
+from neuralprog.execute.seq2seq import (
     BOS,
     EOS,
     PAD,
     PLUS,
     VOCAB_SIZE,
-    Seq2SeqTrainConfig,
     decode,
     encode,
-    evaluate_seq2seq,
     expected,
     sample_problems,
-    train_seq2seq,
-    training_problems,
 )
-from neuralprog.train.supervised import TrainingError
+from neuralprog.families import load
+from neuralprog.models.baselines import Seq2Seq, Seq2SeqConfig
+from neuralprog.models.npi import NPI
+from neuralprog.presets import Seq2SeqTrainConfig, get_preset
+from neuralprog.registry import get_task
+from neuralprog.traces import generate
+from neuralprog.train.common import TrainingError
+from neuralprog.train.seq2seq import evaluate_seq2seq, train_seq2seq, training_problems
 
 SMALL = Seq2SeqConfig(VOCAB_SIZE, hidden_size=64, layers=1)
 
@@ -92,7 +91,7 @@ def trained_sort(one_thread, tmp_path_factory):
     assert "300 problems of sizes 3-5" in stderr and "train exact" in stderr  # progress goes to stderr
     path = Path(stdout.strip().splitlines()[-1])
     assert path == out / "checkpoint.pt"
-    model = checkpoint.load_seq2seq(checkpoint.load(path, kind="seq2seq"))
+    model = load(path).model
     return model, _sort_problems(100), seconds, path
 
 
@@ -226,17 +225,17 @@ def test_seq2seq_checkpoint_holds_the_run(trained_sort):
     assert payload["preset"]["name"] == "sort-seq2seq" and payload["preset"]["train"]["updates"] == 1500
     assert json.loads((path.parent / "config.json").read_text()) == payload["preset"]
     # code that needs an NPI gets a one-line error, not a crash
-    with pytest.raises(checkpoint.CheckpointError, match="holds a seq2seq baseline; this needs an NPI model"):
-        checkpoint.load(path)
+    with pytest.raises(checkpoint.CheckpointError, match="holds a 'seq2seq' model; this needs a 'npi' model"):
+        checkpoint.load(path, kind="npi")
     with pytest.raises(checkpoint.CheckpointError, match="not an NPI model"):
-        checkpoint.load_model(payload)
+        checkpoint.load_model(payload, NPI)
 
 
 def test_eval_and_solve_a_seq2seq_checkpoint_through_the_cli(trained_sort, tmp_path):
     model, _, _, path = trained_sort
     js, png = tmp_path / "r.json", tmp_path / "r.png"
     code, out, _ = _cli("eval", path, "--lengths", "4,8", "--n", "30", "--json", js, "--plot", png)
-    assert code == 0 and "exact-match accuracy" in out and "steps/problem" in out
+    assert code == 0 and "correct" in out and "halted" in out and "steps/problem" in out
     results = json.loads(js.read_text())
     assert [r["size"] for r in results] == [4, 8] and png.read_bytes()[:4] == b"\x89PNG"
     task = get_task("sort")
@@ -258,7 +257,7 @@ def test_seq2seq_cli_errors(trained_sort, tmp_path):
     _, _, _, path = trained_sort
     _one_line_error(_cli("trace", path, "--problem", '{"array": [3, 1, 2]}'), "no execution to show")
     _one_line_error(_cli("verify", path), "seq2seq baseline")
-    _one_line_error(_cli("train", "sort-seq2seq", "--out", path.parent, "--resume"), "cannot --resume")
+    _one_line_error(_cli("train", "sort-seq2seq", "--out", path.parent, "--resume"), "cannot resume")
     _one_line_error(_cli("train", "sort-seq2seq", "--out", path.parent), "already exists")
     _one_line_error(_cli("train", "sort-seq2seq", "--traces", tmp_path / "t.jsonl"), "not from --traces")
     _one_line_error(_cli("train", "nope", "--out", tmp_path / "x"), "sort-seq2seq, addition-seq2seq")

@@ -1,8 +1,8 @@
 import numpy as np
 import torch
 
-from neuralprog import checkpoint
 from neuralprog.execute import run, run_one_at_a_time
+from neuralprog.families import load
 from neuralprog.models.npi import NPI, NPIConfig
 
 
@@ -38,7 +38,7 @@ def test_lockstep_equals_one_at_a_time_untrained(addition):
 
 
 def test_lockstep_equals_one_at_a_time_trained(addition, tiny_run):
-    model = checkpoint.load_model(checkpoint.load(tiny_run))
+    model = load(tiny_run).model
     rng = np.random.default_rng(2)
     problems = [addition.sample(rng, int(n)) for n in rng.integers(1, 40, size=16)]
     batched = run(model, addition, problems)
@@ -51,7 +51,7 @@ def test_lockstep_equals_one_at_a_time_trained(addition, tiny_run):
 def test_step_events_follow_the_oracle_for_a_trained_model(addition, tiny_run):
     from neuralprog.traces import record
 
-    model = checkpoint.load_model(checkpoint.load(tiny_run))
+    model = load(tiny_run).model
     problem = {"a": "9907", "b": "195"}
     events = []
     result = run(model, addition, [problem], on_step=lambda ev, machine: events.extend(ev))

@@ -3,9 +3,9 @@ import pytest
 import torch
 from helpers import assert_packed_equals_stepwise
 
+from neuralprog.frames import FrameData, batch_loss, frame_accuracy
 from neuralprog.models.npi import NPI, NPIConfig
 from neuralprog.traces import frames, generate
-from neuralprog.train.supervised import FrameData, batch_loss, frame_accuracy
 
 
 def test_batched_frames_equal_step_by_step(addition):

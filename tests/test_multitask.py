@@ -7,12 +7,13 @@ from helpers import assert_packed_equals_stepwise
 
 from neuralprog import checkpoint
 from neuralprog.execute import run, run_one_at_a_time
+from neuralprog.frames import FrameData
 from neuralprog.models.npi import NPI, NPIConfig
 from neuralprog.presets import Preset, get_preset
-from neuralprog.tasks import get_task
+from neuralprog.registry import get_task
 from neuralprog.traces import frames, generate, record, replay
 from neuralprog.train.extend import ExtendConfig, extend, grow
-from neuralprog.train.supervised import FrameData, train
+from neuralprog.train.supervised import train
 
 
 def _model(task, seed=0):
@@ -91,7 +92,7 @@ def test_extend_trains_only_the_new_rows(small_multitask, tmp_path):
 def test_old_programs_cannot_call_new_ones(small_multitask, tmp_path):
     config = ExtendConfig(sizes=(2,), per_size=2, updates=0)
     payload = checkpoint.load(extend(small_multitask, ["RJMP", "MAX"], tmp_path / "ext", config, log=print))
-    model = checkpoint.load_model(payload)
+    model = checkpoint.load_model(payload, NPI)
     task = get_task("multitask-max")
     n = len(task.programs)
     with torch.no_grad():
@@ -136,7 +137,7 @@ def test_extend_targets_match_whole_program_sets():
 
 def test_counterexamples_need_a_verifiable_task(tmp_path):
     from neuralprog.presets import override
-    from neuralprog.train.supervised import TrainingError
+    from neuralprog.train.common import TrainingError
 
     preset = override(get_preset("addition-tiny"), ["train.repair_traces=5"])
     with pytest.raises(TrainingError, match="verification set"):

@@ -8,8 +8,9 @@ import torch
 from neuralprog import checkpoint
 from neuralprog.cli import main
 from neuralprog.evaluate import evaluate
+from neuralprog.models.npi import NPI
 from neuralprog.presets import get_preset
-from neuralprog.tasks import get_task
+from neuralprog.registry import get_task
 from neuralprog.traces import frames, record, replay
 from neuralprog.train.supervised import train
 from neuralprog.verify import verify
@@ -54,7 +55,7 @@ def sort_recursive(tmp_path_factory):
 def test_trained_sort_recursive_is_verified_and_sorts_long_arrays(sort_recursive, capsys):
     payload = checkpoint.load(sort_recursive)
     assert payload["traces"] <= 100
-    model, task = checkpoint.load_model(payload), get_task("sort-recursive")
+    model, task = checkpoint.load_model(payload, NPI), get_task("sort-recursive")
     result = verify(model, task)
     assert result.verified, result.mismatches[:3]
     assert main(["verify", str(sort_recursive)]) == 0

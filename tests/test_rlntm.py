@@ -10,7 +10,8 @@ import torch
 
 from neuralprog import checkpoint
 from neuralprog.cli import main
-from neuralprog.envs.tapes import TAPE_TASKS, TapeBatch, get_tape_task
+from neuralprog.envs.tapes import TapeBatch
+from neuralprog.execute.rlntm import run
 from neuralprog.models.rlntm import (
     RLNTM,
     Baseline,
@@ -22,11 +23,14 @@ from neuralprog.models.rlntm import (
     write_cell,
 )
 from neuralprog.presets import get_preset, override
+from neuralprog.registry import tape_task, tape_tasks
+from neuralprog.train.common import TrainingError
 from neuralprog.train.curriculum import LengthCurriculum
 from neuralprog.train.gradcheck import CONTROLLERS, check, wrong_action_log_probs
 from neuralprog.train.offline_baseline import BaselineFitter, OfflineBaseline
-from neuralprog.train.reinforce import run, sampler, train
-from neuralprog.train.supervised import TrainingError
+from neuralprog.train.reinforce import sampler, train
+
+TAPE_TASKS = {t.name: t for t in tape_tasks()}
 
 
 def quiet(_):
@@ -47,8 +51,8 @@ def test_copy_is_solved_at_length_5_in_under_a_minute(copy_run):
     assert payload["solved"] and payload["accuracy"] >= 0.95
     assert payload["curriculum"]["level"] == 5
     assert payload["elapsed"] < 60, f"took {payload['elapsed']:.0f}s over {payload['update']} updates"
-    model = checkpoint.load_rlntm(payload)
-    task = get_tape_task("copy")
+    model = checkpoint.load_model(payload, RLNTM)
+    task = tape_task("copy")
     rng = np.random.default_rng(7)
     problems = [task.sample(rng, 5) for _ in range(100)]
     outputs = run(model, task, problems).outputs
@@ -71,7 +75,7 @@ def test_rollout_and_score_compute_the_same_logits(name, controller):
     (one LSTM call, or a replay of the memory writes) agree on every logit the actions were drawn from;
     the autograd pass that takes the rollout's record as its forward gives the same outputs and
     gradients."""
-    task = get_tape_task(name)
+    task = tape_task(name)
     torch.manual_seed(0)
     model = RLNTM(
         replace(
@@ -141,7 +145,7 @@ def test_entropy_counts_each_free_choice_of_a_step(name):
     """With all head-move logits zero, a step's entropy is log 3 per free head (input; memory with the
     memory tape) plus log 2 for the output head unless the step is forced; masked actions add nothing
     and give finite gradients."""
-    task = get_tape_task(name)
+    task = tape_task(name)
     model = RLNTM(RLNTMConfig(memory=task.memory, input_backward=task.input_backward))
     with torch.no_grad():
         model.head.weight[:9] = 0.0
@@ -178,7 +182,7 @@ def test_hand_written_backwards_match_autograd():
 @pytest.mark.parametrize("name", ["copy", "forward-reverse"])
 @pytest.mark.parametrize("controller", CONTROLLERS)
 def test_exact_gradient_check_passes_with_every_variance_reduction(name, controller):
-    task = get_tape_task(name)
+    task = tape_task(name)
     problem = task.sample(np.random.default_rng(0), 1)
     result = check(task, CONTROLLERS[controller], [problem])
     assert abs(result.total_probability - 1) < 1e-12  # every terminating sequence, once
@@ -190,7 +194,7 @@ def test_exact_gradient_check_passes_with_every_variance_reduction(name, control
     "name,controller", [("copy", c) for c in CONTROLLERS] + [("forward-reverse", "direct")]
 )
 def test_exact_gradient_check_catches_a_wrong_estimator(name, controller):
-    task = get_tape_task(name)
+    task = tape_task(name)
     problem = task.sample(np.random.default_rng(0), 1)
     result = check(task, CONTROLLERS[controller], [problem], log_probs=wrong_action_log_probs)
     assert not result.passed and result.worst_error > 1e-4
@@ -226,7 +230,7 @@ def _same_weights(*paths):
             assert all(torch.equal(weights[0][net][key], w[net][key]) for w in weights[1:]), key
 
 
-def test_training_is_deterministic_and_resume_continues_the_same_run(tmp_path):
+def test_training_is_deterministic_and_resume_continues_thesame_run(tmp_path):
     straight = train(_short(20), tmp_path / "a", log=quiet, progress=False)
     again = train(_short(20), tmp_path / "b", log=quiet, progress=False)
     train(_short(10), tmp_path / "c", log=quiet, progress=False)

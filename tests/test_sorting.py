@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neuralprog.envs.sorting import AT_END, AT_START, BLANK, MOVE, P2, RIGHT, SWAP, parse_sort
-from neuralprog.tasks import get_task
+from neuralprog.registry import get_task
 from neuralprog.traces import frames, record, replay, situations
 from neuralprog.verify import verification_frames
 

@@ -8,8 +8,10 @@ from gymnasium.utils.env_checker import check_env
 
 import neuralprog.envs  # noqa: F401  (registers the env ids)
 from neuralprog.envs.algorithmic import AlgorithmicEnv
-from neuralprog.envs.tapes import BLANK, END, SLACK, TAPE_TASKS, TapeBatch, get_tape_task
+from neuralprog.envs.tapes import BLANK, END, SLACK, TapeBatch
+from neuralprog.registry import tape_task, tape_tasks
 
+TAPE_TASKS = {t.name: t for t in tape_tasks()}
 TAPE_IDS = [t.env_id for t in TAPE_TASKS.values()]
 GYM_IDS = [f"neuralprog/gym-{name}-v0" for name in AlgorithmicEnv.TASKS]
 
@@ -56,7 +58,7 @@ def test_reference_solution_reads_each_target_and_ends_within_the_bound(name):
 
 
 def test_tasks_targets_and_tapes():
-    copy, dup, rev, rep, fwd = (get_tape_task(n) for n in TAPE_TASKS)
+    copy, dup, rev, rep, fwd = (tape_task(n) for n in TAPE_TASKS)
     assert copy.input_tape({"input": [4, 17, 2]}) == [4, 17, 2, END] == copy.target({"input": [4, 17, 2]})
     assert dup.target({"input": [3, 3, 3, 9, 9, 9]}) == [3, 9, END]
     assert rev.target({"input": [4, 17, 2]}) == fwd.target({"input": [4, 17, 2]}) == [2, 17, 4, END]
@@ -98,7 +100,7 @@ def test_batched_tapes_equal_one_problem_at_a_time():
 )
 def test_bad_problems_are_rejected_with_a_clear_message(task, problem, message):
     with pytest.raises(ValueError, match=message):
-        get_tape_task(task).parse(problem)
+        tape_task(task).parse(problem)
 
 
 def test_forced_output_and_step_bound():
@@ -118,7 +120,7 @@ def test_forced_output_and_step_bound():
 
 
 def test_forward_reverse_input_head_never_moves_left():
-    task = get_tape_task("forward-reverse")
+    task = tape_task("forward-reverse")
     tapes = TapeBatch.of(task, [{"input": [1, 2, 3]}], cell_size=35)
     left = torch.zeros(1, dtype=torch.long)
     tapes.move(left, left, torch.zeros(1, dtype=torch.long))
@@ -126,7 +128,7 @@ def test_forward_reverse_input_head_never_moves_left():
 
 
 def test_heads_stay_within_one_blank_cell_of_the_tape():
-    task = get_tape_task("reverse")
+    task = tape_task("reverse")
     tapes = TapeBatch.of(task, [{"input": [1, 2]}, {"input": [5] * 6}], window=2)
     move = torch.full((2,), 2)
     for _ in range(10):

@@ -7,8 +7,10 @@ import torch
 
 from neuralprog import checkpoint
 from neuralprog.evaluate import evaluate
+from neuralprog.models.npi import NPI
 from neuralprog.presets import get_preset, override
-from neuralprog.train.supervised import TrainingError, train
+from neuralprog.train.common import TrainingError
+from neuralprog.train.supervised import train
 
 
 def _quiet(**kw):
@@ -21,7 +23,7 @@ def test_tiny_npi_adds_100_digit_numbers_exactly(addition, tiny_run):
     bound here fails whenever the machine is busy."""
     payload = checkpoint.load(tiny_run)
     assert payload["finished"] and payload["update"] < get_preset("addition-tiny").train.updates
-    model = checkpoint.load_model(payload)
+    model = checkpoint.load_model(payload, NPI)
     [result] = evaluate(model, addition, [100], n=20, seed=7)
     assert result.accuracy == 1.0
 
@@ -113,12 +115,12 @@ def test_a_dip_in_step_accuracy_never_drops_the_learning_rate_below_its_floor(tm
 
 
 def test_a_run_saved_before_an_option_existed_still_resumes():
-    from neuralprog.train.supervised import _same_run
+    from neuralprog.train.common import same_run
 
     wanted = {"name": "sort", "train": {"updates": 10, "lr": 1e-3, "lr_min": 1e-5}, "model": {"hidden": 8}}
     older = {"name": "sort", "train": {"updates": 5, "lr": 1e-3}, "model": {"hidden": 8}}
-    assert _same_run(older, wanted)
-    assert not _same_run({**older, "train": {"updates": 5, "lr": 3e-3}}, wanted)
-    assert not _same_run({**older, "model": {"hidden": 16}}, wanted)
-    assert not _same_run({**older, "name": "addition"}, wanted)
-    assert not _same_run(None, wanted)
+    assert same_run(older, wanted)
+    assert not same_run({**older, "train": {"updates": 5, "lr": 3e-3}}, wanted)
+    assert not same_run({**older, "model": {"hidden": 16}}, wanted)
+    assert not same_run({**older, "name": "addition"}, wanted)
+    assert not same_run(None, wanted)

@@ -1,51 +1,46 @@
-"""Environments. Importing this package registers every task and its Gymnasium env id."""
+"""Environments, one module per family, each with its task and oracle beside it.
+
+Importing this package registers the Gymnasium ids below (the Gymnasium convention); the entry points
+are strings, so registering imports no environment module. Tasks are listed in `neuralprog.registry`.
+"""
 
 import gymnasium as gym
 
-from neuralprog.envs.algorithmic import REWARD_THRESHOLDS
-from neuralprog.envs.scratchpad import ADDITION, ADDITION_RECURSIVE, AdditionEnv
-from neuralprog.envs.sorting import MAX, SORT, SORT_RECURSIVE, BubbleSortEnv
-from neuralprog.envs.tapes import TAPE_TASKS
-from neuralprog.multitask import MultiTask
-from neuralprog.tasks import register_task
-
-ENV_IDS = {
-    "neuralprog/Addition-v0": "neuralprog.envs.scratchpad:AdditionEnv",
-    "neuralprog/BubbleSort-v0": "neuralprog.envs.sorting:BubbleSortEnv",
+REWARD_THRESHOLDS = {
+    "Copy": 25.0,
+    "DuplicatedInput": 9.0,
+    "Reverse": 25.0,
+    "RepeatCopy": 75.0,
+    "ReversedAddition": 25.0,
+    "ReversedAddition3": 25.0,
 }
+"""Gym's 'solved' average episode rewards, kept as the registered reward_threshold."""
 
-for _env_id, _entry_point in ENV_IDS.items():
+
+_TAPES = {
+    "neuralprog/Copy-v0": "copy",
+    "neuralprog/DuplicatedInput-v0": "duplicated-input",
+    "neuralprog/Reverse-v0": "reverse",
+    "neuralprog/RepeatCopy-v0": "repeat-copy",
+    "neuralprog/ForwardReverse-v0": "forward-reverse",
+}
+ENV_IDS: dict[str, tuple[str, dict]] = {
+    "neuralprog/Addition-v0": ("neuralprog.envs.scratchpad:AdditionEnv", {}),
+    "neuralprog/BubbleSort-v0": ("neuralprog.envs.sorting:BubbleSortEnv", {}),
+    **{env_id: ("neuralprog.envs.tapes:TapeEnv", {"task": task}) for env_id, task in _TAPES.items()},
+    **{
+        f"neuralprog/gym-{name}-v0": ("neuralprog.envs.algorithmic:AlgorithmicEnv", {"task": name})
+        for name in REWARD_THRESHOLDS
+    },
+}
+"""Every Gymnasium id of the library: (entry point, keyword arguments)."""
+
+for _env_id, (_entry_point, _kwargs) in ENV_IDS.items():
     if _env_id not in gym.registry:
-        gym.register(id=_env_id, entry_point=_entry_point)
-for _tape in TAPE_TASKS.values():  # the RL-NTM's tapes
-    if _tape.env_id not in gym.registry:
+        _name = _kwargs.get("task", "")
         gym.register(
-            id=_tape.env_id, entry_point="neuralprog.envs.tapes:TapeEnv", kwargs={"task": _tape.name}
+            id=_env_id,
+            entry_point=_entry_point,
+            kwargs=_kwargs,
+            reward_threshold=REWARD_THRESHOLDS.get(_name),
         )
-for _name, _threshold in REWARD_THRESHOLDS.items():  # Gym's classic algorithmic tasks
-    if f"neuralprog/gym-{_name}-v0" not in gym.registry:
-        gym.register(
-            id=f"neuralprog/gym-{_name}-v0",
-            entry_point="neuralprog.envs.algorithmic:AlgorithmicEnv",
-            kwargs={"task": _name},
-            reward_threshold=_threshold,
-        )
-
-MULTITASK = MultiTask("multitask", [ADDITION, SORT])
-MULTITASK_MAX = MultiTask("multitask-max", [ADDITION, SORT, MAX])
-"""The multitask model after `neuralprog extend --programs RJMP,MAX`."""
-register_task(MULTITASK)
-register_task(MULTITASK_MAX)
-
-__all__ = [
-    "ADDITION",
-    "ADDITION_RECURSIVE",
-    "ENV_IDS",
-    "MAX",
-    "MULTITASK",
-    "MULTITASK_MAX",
-    "SORT",
-    "SORT_RECURSIVE",
-    "AdditionEnv",
-    "BubbleSortEnv",
-]

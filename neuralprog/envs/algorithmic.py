@@ -170,14 +170,3 @@ class AlgorithmicEnv(gym.Env):
             target.append(total % self.base)
             carry = total // self.base
         return target + ([carry] if carry else [])
-
-
-REWARD_THRESHOLDS = {
-    "Copy": 25.0,
-    "DuplicatedInput": 9.0,
-    "Reverse": 25.0,
-    "RepeatCopy": 75.0,
-    "ReversedAddition": 25.0,
-    "ReversedAddition3": 25.0,
-}
-"""Gym's 'solved' average episode rewards, kept as the registered reward_threshold."""

@@ -8,17 +8,14 @@ the end of the file, next to the task that ties everything together.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 from neuralprog.envs.base import TaskEnv
 from neuralprog.programs import Program, ProgramSet
-from neuralprog.tasks import Args, Calls, SingleEnvTask, register_task
-
-if TYPE_CHECKING:
-    from neuralprog.traces import Recorder
+from neuralprog.tasks import Args, Calls, Recorder, SingleEnvTask
 
 BLANK = 10
 """Cell value of an empty cell; digits are 0..9."""
@@ -318,5 +315,3 @@ class AdditionTask(SingleEnvTask):
 
 ADDITION = AdditionTask()
 ADDITION_RECURSIVE = AdditionTask(recursive=True)
-register_task(ADDITION)
-register_task(ADDITION_RECURSIVE)

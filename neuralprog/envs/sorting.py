@@ -10,17 +10,14 @@ moves one pointer. `SortRows` holds a batch of arrays of different lengths as Nu
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 from neuralprog.envs.base import TaskEnv
 from neuralprog.programs import Program, ProgramSet
-from neuralprog.tasks import Args, Calls, SingleEnvTask, register_task
-
-if TYPE_CHECKING:
-    from neuralprog.traces import Recorder
+from neuralprog.tasks import Args, Calls, Recorder, SingleEnvTask
 
 BLANK = 10
 """Value of the cell past the end of an array."""
@@ -383,5 +380,3 @@ class MaxTask(SortTask):
 SORT = SortTask()
 SORT_RECURSIVE = SortTask(recursive=True)
 MAX = MaxTask()
-for _task in (SORT, SORT_RECURSIVE, MAX):
-    register_task(_task)

@@ -55,6 +55,8 @@ class TapeTask:
 
     name: str
     env_id: str
+    vocab = VOCAB
+    read_vocab = READ_VOCAB
     top_size: int = 20
     """The curriculum's top level (issue 4: target length 20; RepeatCopy: phrases of 8)."""
     memory: bool = False
@@ -296,15 +298,13 @@ class ForwardReverse(Reverse):
         return [*store, (STAY, LEFT, 0)] + [(STAY, LEFT, 1)] * (c + 1)
 
 
-TAPE_TASKS: dict[str, TapeTask] = {
-    t.name: t for t in (Copy(), DuplicatedInput(), Reverse(), RepeatCopy(), ForwardReverse())
-}
-
-
-def get_tape_task(name: str) -> TapeTask:
-    if name not in TAPE_TASKS:
-        raise ValueError(f"unknown tape task {name!r}; known: {', '.join(TAPE_TASKS)}")
-    return TAPE_TASKS[name]
+COPY = Copy()
+DUPLICATED_INPUT = DuplicatedInput()
+REVERSE = Reverse()
+REPEAT_COPY = RepeatCopy()
+FORWARD_REVERSE = ForwardReverse()
+_BY_NAME = {t.name: t for t in (COPY, DUPLICATED_INPUT, REVERSE, REPEAT_COPY, FORWARD_REVERSE)}
+"""The tasks `TapeEnv` can be made with (`neuralprog.registry` lists every task)."""
 
 
 class TapeBatch:
@@ -316,6 +316,9 @@ class TapeBatch:
     Memory (when the task has it) is (B, cells, D): cell p + memory_origin holds position p, and
     `window` cells at each end serve reads.
     """
+
+    vocab = VOCAB
+    read_vocab = READ_VOCAB
 
     def __init__(
         self,
@@ -463,7 +466,9 @@ class TapeEnv(gym.Env):
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
     def __init__(self, task: str, size: int = 5, cell_size: int = 35, render_mode: str | None = None):
-        self.task = get_tape_task(task)
+        if task not in _BY_NAME:
+            raise ValueError(f"unknown tape task {task!r}; known: {', '.join(_BY_NAME)}")
+        self.task = _BY_NAME[task]
         if size < 1:
             raise ValueError(f"size must be at least 1, got {size}")
         if render_mode not in (None, "ansi"):

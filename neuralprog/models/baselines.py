@@ -34,6 +34,18 @@ class Seq2SeqConfig:
 
 
 class Seq2Seq(nn.Module):
+    kind = "seq2seq"  # in checkpoints (see `neuralprog.checkpoint.load_model`)
+    title = "a seq2seq baseline"
+    config_type = Seq2SeqConfig
+
+    @staticmethod
+    def upgrade_config(config: dict) -> dict:
+        return config
+
+    @staticmethod
+    def mismatch(config: Seq2SeqConfig, payload: dict, task) -> str | None:
+        return None  # it answers any task its codec reads (checked when it runs)
+
     def __init__(self, config: Seq2SeqConfig):
         super().__init__()
         if config.vocab_size < 4:

@@ -10,7 +10,7 @@ One step of the frame on top of the call stack:
 
 Every call frame starts from a zero LSTM state, so frames are independent sequences: training runs a
 whole batch of frames through the LSTM at once (`forward_frames`), and the interpreter runs one step of
-many problems at once (`step`). The call stack itself lives in `neuralprog.execute`.
+many problems at once (`stepper`). The call stack itself lives in `neuralprog.execute.interpreter`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
-
-from neuralprog.programs import N_ARGS
 
 
 @dataclass(frozen=True)
@@ -39,7 +37,9 @@ class NPIConfig:
     extension of an 8-program model. A program may call only programs of its own extension or older
     ones, so no extension changes what the older programs can call (empty: no restriction)."""
     arg_size: int = 10
-    """Each of the 3 arguments takes a value in 0..arg_size-1."""
+    """Each argument takes a value in 0..arg_size-1 (the program set's argument spec)."""
+    n_args: int = 3
+    """Arguments per call (the program set's argument spec; NPI: 3)."""
     state_size: int = 128
     """Output size of the encoder f_enc (the paper's D)."""
     program_size: int = 64
@@ -72,20 +72,54 @@ class StepOutput:
 
 class NPI(nn.Module):
     program_generation: torch.Tensor  # (n_programs,) buffer: 0 for the core's programs, k for extension k
+    kind = "npi"  # in checkpoints (see `neuralprog.checkpoint.load_model`)
+    title = "an NPI model"
+    config_type = NPIConfig
+
+    @staticmethod
+    def upgrade_config(config: dict) -> dict:
+        """A stored config in today's form: `base_programs` was a single count before 2026-11-22."""
+        base = config.get("base_programs", ())
+        if isinstance(base, int):
+            config["base_programs"] = (base,) if base else ()
+        return config
+
+    @staticmethod
+    def mismatch(config: NPIConfig, payload: dict, task) -> str | None:
+        """Why a checkpoint of this config cannot run `task`: another program set or observations."""
+        if not isinstance(payload.get("programs"), dict):
+            return "it holds no program set"
+        if payload["programs"] != task.programs.to_json():
+            return "it was trained on another program set"
+        if config.obs_sizes != task.env_obs_sizes:
+            return f"its observation spec {config.obs_sizes} is not the task's {task.env_obs_sizes}"
+        programs = task.programs
+        if (config.n_programs, config.arg_size, config.n_args) != (
+            len(programs),
+            programs.arg_size,
+            programs.n_args,
+        ):
+            return "its program memory or argument spec does not fit the task's program set"
+        return None
 
     def __init__(self, config: NPIConfig):
         super().__init__()
         self.config = config
         c = config
+        if (
+            min(c.n_programs, c.arg_size, c.n_args, c.state_size, c.hidden_size, c.layers, len(c.obs_sizes))
+            < 1
+        ):
+            raise ValueError(f"every NPI size must be at least 1: {c}")
         # f_enc, one per environment: one-hot observation fields and arguments -> s
         self.input_sizes: list[int] = []
         encoders = []
         for e, sizes in enumerate(c.obs_sizes):
             offsets = torch.tensor([0, *sizes[:-1]]).cumsum(0)
-            arg_offsets = sum(sizes) + c.arg_size * torch.arange(N_ARGS)
+            arg_offsets = sum(sizes) + c.arg_size * torch.arange(c.n_args)
             # (F + 3,): where each field's one-hot block starts
             self.register_buffer(f"input_offsets_{e}", torch.cat([offsets, arg_offsets]), persistent=False)
-            self.input_sizes.append(sum(sizes) + N_ARGS * c.arg_size)
+            self.input_sizes.append(sum(sizes) + c.n_args * c.arg_size)
             encoders.append(
                 nn.Sequential(
                     nn.Linear(self.input_sizes[e], c.state_size),
@@ -111,7 +145,7 @@ class NPI(nn.Module):
         self.lstm = nn.LSTM(c.mlp_size, c.hidden_size, c.layers)
         # heads f_end, f_prog and f_arg, as one matrix: [end logit | key k (K) | 3 x argument logits]
         head_input = c.hidden_size + (c.program_size if c.program_to_heads else 0)
-        self.heads_linear = nn.Linear(head_input, 1 + c.key_size + N_ARGS * c.arg_size)
+        self.heads_linear = nn.Linear(head_input, 1 + c.key_size + c.n_args * c.arg_size)
 
     def zero_state(self, batch: int) -> State:
         c = self.config
@@ -119,9 +153,9 @@ class NPI(nn.Module):
         return zeros, zeros.clone()
 
     def encode(self, env: int, obs: torch.Tensor, args: torch.Tensor) -> torch.Tensor:
-        """Environment `env`'s encoder: (N, F) obs (extra columns ignored), (N, 3) args -> (N, S)."""
+        """Environment `env`'s encoder: (N, F) obs (extra columns ignored), (N, A) args -> (N, S)."""
         offsets = getattr(self, f"input_offsets_{env}")
-        index = torch.cat([obs[:, : len(offsets) - N_ARGS], args], dim=1) + offsets  # (N, F + 3)
+        index = torch.cat([obs[:, : len(offsets) - self.config.n_args], args], dim=1) + offsets  # (N, F + A)
         one_hot = torch.zeros(len(index), self.input_sizes[env], device=index.device).scatter_(1, index, 1.0)
         return self.encoders[env](one_hot)
 
@@ -154,7 +188,9 @@ class NPI(nn.Module):
         return StepOutput(
             end_logit=out[:, 0],
             key_scores=key_scores,
-            arg_logits=out[:, 1 + self.config.key_size :].reshape(len(h), N_ARGS, self.config.arg_size),
+            arg_logits=out[:, 1 + self.config.key_size :].reshape(
+                len(h), self.config.n_args, self.config.arg_size
+            ),
         )
 
     def lstm_weights(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -167,6 +203,15 @@ class NPI(nn.Module):
             )
             weights.append((torch.cat([w_ih, w_hh], dim=1).T.contiguous(), b_ih + b_hh))
         return weights
+
+    def stepper(self):
+        """The interpreter's step function: `step` with the LSTM weights prepared once."""
+        weights = self.lstm_weights()
+
+        def step(obs, args, program, state, env=None):
+            return self.step(obs, args, program, state, weights, env)
+
+        return step
 
     def step(
         self,

@@ -38,12 +38,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from neuralprog.envs.tapes import READ_VOCAB, STAY, VOCAB, TapeBatch
 
 ACTION_SLOTS = 3
 """Actions per step: input move, memory move, output advance. Logits are laid out (B, 3, 3): the output
@@ -52,6 +51,46 @@ INPUT, MEMORY, OUTPUT = range(ACTION_SLOTS)
 NEG_INF = float("-inf")
 GATES = 4
 """Direct-access gates: input->memory, input->output, memory->output, memory->next cell."""
+STAY = 1
+"""A head move is one of three actions, position change = action - 1: STAY is the middle one."""
+
+
+class Tapes(Protocol):
+    """What the model needs of a batch of tape problems (`neuralprog.envs.tapes.TapeBatch` is one): the
+    tapes as tensors, heads that move, and the step bound."""
+
+    batch_size: int
+    device: torch.device
+    vocab: int  # symbols a prediction chooses among
+    read_vocab: int  # symbols a read can return
+    input: torch.Tensor  # (B, padded length) input tapes
+    pad: int  # blank cells before each input tape
+    input_length: torch.Tensor  # (B,)
+    input_pos: torch.Tensor  # (B,) input head positions
+    memory: torch.Tensor | None  # (B, cells, D) memory tapes (memory tasks)
+    memory_pos: torch.Tensor  # (B,) memory head positions
+    memory_origin: int  # where memory position 0 is in `memory`
+    memory_cells: int
+    target: torch.Tensor  # (B, longest target)
+    target_length: torch.Tensor  # (B,)
+    bound: torch.Tensor  # (B,) step bound
+
+    @property
+    def done(self) -> torch.Tensor: ...
+
+    def read_input(self) -> torch.Tensor: ...
+
+    def read_memory(self) -> torch.Tensor: ...
+
+    def forced(self) -> torch.Tensor: ...
+
+    def write(self, cells: torch.Tensor) -> None: ...
+
+    def add_to_cell(self, cells: torch.Tensor) -> None: ...
+
+    def move(self, input_move: torch.Tensor, memory_move: torch.Tensor, advance: torch.Tensor) -> None: ...
+
+    def select(self, rows: torch.Tensor) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -80,11 +119,32 @@ class RLNTMConfig:
     """The controller state adds to the prediction logits (paper). Off (direct access only; not in the
     paper): a prediction is a learned bias plus the gated input symbol and memory cell, and the
     controller's writes cannot make or single out symbols in memory (see `RLNTM.__init__`), so it
-    routes symbols to the output but cannot answer from symbols it holds in its state (README, RL-NTM
-    results)."""
+    routes symbols to the output but cannot answer from symbols it holds in its state (docs/rlntm.md)."""
+    vocab: int = 31
+    """Symbols a prediction chooses among: the data symbols and END (set from the task's tapes)."""
+    read_vocab: int = 32
+    """Symbols a read can return: `vocab` plus BLANK, read off either end of the input tape (set from
+    the task's tapes)."""
 
 
 class RLNTM(nn.Module):
+    kind = "rlntm"  # in checkpoints (see `neuralprog.checkpoint.load_model`)
+    title = "an RL-NTM"
+    config_type = RLNTMConfig
+
+    @staticmethod
+    def upgrade_config(config: dict) -> dict:
+        return config  # vocab and read_vocab, absent before 2026-12-05, default to the tapes' sizes
+
+    @staticmethod
+    def mismatch(config: RLNTMConfig, payload: dict, task) -> str | None:
+        """Why a checkpoint of this config cannot run the tape task `task`."""
+        if (config.memory, config.input_backward) != (task.memory, task.input_backward):
+            return "its heads (memory tape, input moves) are not the task's"
+        if (config.vocab, config.read_vocab) != (task.vocab, task.read_vocab):
+            return f"its symbols ({config.vocab}, {config.read_vocab}) are not the task's tapes'"
+        return None
+
     row_offsets: torch.Tensor
     """(K + 3,) where each read slot's rows start in `read_table` (see `row_offsets`)."""
     static_mask: torch.Tensor
@@ -100,10 +160,11 @@ class RLNTM(nn.Module):
         super().__init__()
         if config.controller not in ("lstm", "direct", "feedforward"):
             raise ValueError(f"controller is lstm, direct or feedforward, got {config.controller!r}")
-        if config.controller == "direct" and config.memory and config.cell_size < VOCAB:
-            raise ValueError(
-                f"the direct path into memory needs cell_size >= {VOCAB}, got {config.cell_size}"
-            )
+        V = config.vocab
+        if config.read_vocab <= V or V < 1:
+            raise ValueError(f"read_vocab must exceed vocab >= 1, got {config.read_vocab} and {V}")
+        if config.controller == "direct" and config.memory and config.cell_size < V:
+            raise ValueError(f"the direct path into memory needs cell_size >= {V}, got {config.cell_size}")
         if not config.predict_from_state and config.controller != "direct":
             raise ValueError("predict_from_state=false needs the direct controller (nothing else predicts)")
         if config.window < 0 or config.hidden_size < 1 or (config.memory and config.cell_size < 1):
@@ -115,15 +176,15 @@ class RLNTM(nn.Module):
         width = 4 * H if self.recurrent else H
         # Every discrete read (K input symbols, the 3 previous actions) is a row of one table, already
         # projected to the LSTM's gate pre-activations: x = sum of K + 3 rows (+ the memory's projection).
-        self.read_table = nn.Parameter(torch.empty(K * READ_VOCAB + 3 * ACTION_SLOTS, width))
+        self.read_table = nn.Parameter(torch.empty(K * config.read_vocab + 3 * ACTION_SLOTS, width))
         self.memory_in = nn.Linear(K * D, width, bias=False) if config.memory else None
         self.hidden_in = nn.Linear(H, width) if self.recurrent else None
         self.bias = nn.Parameter(torch.empty(width))
         # Heads, in this order: 9 action logits, [2D write: f, w], [4 gates], [VOCAB prediction logits].
         # The first three are the "control" outputs a step needs before the next one can start.
         self.control_size = ACTION_SLOTS * 3 + (2 * D if config.memory else 0) + (GATES if self.direct else 0)
-        self.head = nn.Linear(H, self.control_size + (VOCAB if config.predict_from_state else 0))
-        self.prediction_bias = None if config.predict_from_state else nn.Parameter(torch.empty(VOCAB))
+        self.head = nn.Linear(H, self.control_size + (V if config.predict_from_state else 0))
+        self.prediction_bias = None if config.predict_from_state else nn.Parameter(torch.empty(V))
         # Without the state in the prediction, the controller must not make symbols in memory either
         # (it could store them in a cell and read them back into the prediction): the symbol part of a
         # cell, its first VOCAB reals, holds only what the input's one-hot put there. The controller's
@@ -132,14 +193,14 @@ class RLNTM(nn.Module):
         # one-hots. (The unused head rows stay, with zero gradient: one head layout for all.)
         write_rows, write_keep = None, None
         if config.memory and not config.predict_from_state:
-            forget = torch.cat([torch.zeros(VOCAB, dtype=torch.long), torch.arange(VOCAB, D)])
+            forget = torch.cat([torch.zeros(V, dtype=torch.long), torch.arange(V, D)])
             write_rows = torch.cat([forget, torch.arange(D, 2 * D)])
-            write_keep = torch.cat([torch.ones(D), torch.zeros(VOCAB), torch.ones(D - VOCAB)])
+            write_keep = torch.cat([torch.ones(D), torch.zeros(V), torch.ones(D - V)])
         self.register_buffer("write_rows", write_rows, persistent=False)
         self.register_buffer("write_keep", write_keep, persistent=False)
         self.direct_scale = nn.Parameter(torch.empty(2)) if self.direct else None
         """How strongly the gated symbol and memory paths push the prediction logits."""
-        self.register_buffer("row_offsets", row_offsets(K), persistent=False)
+        self.register_buffer("row_offsets", row_offsets(K, config.read_vocab), persistent=False)
         mask = torch.zeros(ACTION_SLOTS, 3)
         mask[OUTPUT, 2] = NEG_INF  # the output head has two actions
         if not config.memory:
@@ -155,6 +216,10 @@ class RLNTM(nn.Module):
             nn.init.normal_(p, std=config.init_std)
         if self.direct_scale is not None:
             nn.init.ones_(self.direct_scale)
+
+    def symbol_one_hot(self, symbol: torch.Tensor, size: int, dtype: torch.dtype) -> torch.Tensor:
+        """`symbol_one_hot` with this model's vocabularies."""
+        return symbol_one_hot(symbol, size, dtype, self.config.vocab, self.config.read_vocab)
 
     @property
     def window(self) -> int:
@@ -232,25 +297,26 @@ class RLNTM(nn.Module):
     ) -> torch.Tensor:
         """(..., V) prediction logits from the states (or, with `predict_from_state` off, a bias), plus
         on the direct paths the gated input symbol and the cell under the memory head."""
-        n = self.control_size
+        n, V = self.control_size, self.config.vocab
         if self.prediction_bias is None:
             logits = F.linear(h, self.head.weight[n:], self.head.bias[n:])
         else:
-            logits = self.prediction_bias.expand(*h.shape[:-1], VOCAB)
+            logits = self.prediction_bias.expand(*h.shape[:-1], V)
         gates = self.gates(control)
         if gates is not None:
             assert self.direct_scale is not None
-            logits = logits + gates[..., 1:2] * self.direct_scale[0] * symbol_one_hot(symbol, VOCAB, h.dtype)
+            symbol_hot = self.symbol_one_hot(symbol, V, h.dtype)
+            logits = logits + gates[..., 1:2] * self.direct_scale[0] * symbol_hot
             if cell is not None:
-                logits = logits + gates[..., 2:3] * self.direct_scale[1] * cell[..., :VOCAB]
+                logits = logits + gates[..., 2:3] * self.direct_scale[1] * cell[..., :V]
         return logits
 
 
-def row_offsets(K: int, device: torch.device | None = None) -> torch.Tensor:
-    """(K + 3,) where each read slot's rows start in a read table: K input-symbol slots of READ_VOCAB
+def row_offsets(K: int, read_vocab: int, device: torch.device | None = None) -> torch.Tensor:
+    """(K + 3,) where each read slot's rows start in a read table: K input-symbol slots of `read_vocab`
     rows, then the 3 previous actions of 3 rows each."""
-    read = READ_VOCAB * torch.arange(K, device=device)
-    return torch.cat([read, K * READ_VOCAB + 3 * torch.arange(ACTION_SLOTS, device=device)])
+    read = read_vocab * torch.arange(K, device=device)
+    return torch.cat([read, K * read_vocab + 3 * torch.arange(ACTION_SLOTS, device=device)])
 
 
 def read_rows(symbols: torch.Tensor, previous: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
@@ -259,10 +325,13 @@ def read_rows(symbols: torch.Tensor, previous: torch.Tensor, offsets: torch.Tens
     return torch.cat([symbols, previous], dim=-1).add_(offsets)
 
 
-def symbol_one_hot(symbol: torch.Tensor, size: int, dtype: torch.dtype) -> torch.Tensor:
-    """(...,) symbols -> (..., size) one-hot of the data symbols and END; BLANK reads as all zeros."""
-    one_hot = F.one_hot(symbol, READ_VOCAB)[..., :VOCAB].to(dtype)
-    return F.pad(one_hot, (0, size - VOCAB)) if size > VOCAB else one_hot
+def symbol_one_hot(
+    symbol: torch.Tensor, size: int, dtype: torch.dtype, vocab: int, read_vocab: int
+) -> torch.Tensor:
+    """(...,) symbols -> (..., size) one-hot of the `vocab` data symbols and END; BLANK (the symbol past
+    them) reads as all zeros."""
+    one_hot = F.one_hot(symbol, read_vocab)[..., :vocab].to(dtype)
+    return F.pad(one_hot, (0, size - vocab)) if size > vocab else one_hot
 
 
 def write_cell(
@@ -460,7 +529,7 @@ class Record:
 class Episodes:
     """A batch of finished episodes: what the controller read and did at each step, (T, B, ...)."""
 
-    tapes: TapeBatch
+    tapes: Tapes
     """The problems, with the tapes as they ended (memory contents, head positions)."""
     symbols: torch.Tensor
     """(T, B, K) input symbols read around the input head."""
@@ -509,7 +578,7 @@ class Episodes:
     @cached_property
     def read_rows(self) -> torch.Tensor:
         """(T, B, K + 3) what the controller read at each step, as rows of a read table."""
-        offsets = row_offsets(self.symbols.shape[-1], self.symbols.device)
+        offsets = row_offsets(self.symbols.shape[-1], self.tapes.read_vocab, self.symbols.device)
         return read_rows(self.symbols, self.previous, offsets)
 
     @cached_property
@@ -529,8 +598,13 @@ def action_mask(model: RLNTM, forced: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def rollout(model: RLNTM, tapes: TapeBatch, choose: Chooser) -> Episodes:
+def rollout(model: RLNTM, tapes: Tapes, choose: Chooser) -> Episodes:
     """Play every episode of `tapes` to its end (the step bound guarantees one), all in lockstep."""
+    if (tapes.vocab, tapes.read_vocab) != (model.config.vocab, model.config.read_vocab):
+        raise ValueError(
+            f"the tapes' symbols ({tapes.vocab}, {tapes.read_vocab} with BLANK) are not the model's "
+            f"({model.config.vocab}, {model.config.read_vocab})"
+        )
     B, bound, dev = tapes.batch_size, int(tapes.bound.max()), tapes.device
     H, K, D = model.config.hidden_size, 2 * model.window + 1, model.config.cell_size
     # What the episodes read and did and what the controller computed, (step, B, ...), written in place
@@ -584,7 +658,7 @@ def rollout(model: RLNTM, tapes: TapeBatch, choose: Chooser) -> Episodes:
         # cell, gated, to the cell the memory head moved onto.
         at["memory_pos"][t].copy_(tapes.memory_pos)
         writes = torch.addmm(write_head[1], at["hs"][t + 1], write_head[0].T, out=at["writes"][t])
-        symbol_hot = symbol_one_hot(at["symbols"][t][:, model.window], D, writes.dtype)
+        symbol_hot = model.symbol_one_hot(at["symbols"][t][:, model.window], D, writes.dtype)
         cell = write_cell(
             writes, at["reads"][t][:, model.window], symbol_hot, model.direct, out=at["cells"][t]
         )
@@ -667,7 +741,7 @@ def score(model: RLNTM, episodes: Episodes) -> Scores:
     read_at = (at[..., None] + torch.arange(-w, w + 1, device=at.device))[..., None].expand(-1, -1, -1, D)
     write_at = at[..., None, None].expand(-1, -1, 1, D)
     moved = (episodes.actions[..., MEMORY] != STAY).to(projected.dtype)[..., None]  # (T, B, 1)
-    symbol_hot = symbol_one_hot(symbol, D, projected.dtype)  # (T, B, D)
+    symbol_hot = model.symbol_one_hot(symbol, D, projected.dtype)  # (T, B, D)
     write_weight, write_bias = model.write_head()  # (2D [+ 2], H)
     recurrent = model.hidden_in
     h, read, cells = _MemoryScan.apply(
@@ -815,8 +889,8 @@ class Baseline(nn.Module):
         super().__init__()
         K, H = 2 * config.window + 1, config.baseline_hidden
         self.config = config
-        self.read_table = nn.Parameter(torch.empty(K * READ_VOCAB + 3 * ACTION_SLOTS, 4 * H))
-        self.tape_table = nn.Parameter(torch.empty(READ_VOCAB, 4 * H))
+        self.read_table = nn.Parameter(torch.empty(K * config.read_vocab + 3 * ACTION_SLOTS, 4 * H))
+        self.tape_table = nn.Parameter(torch.empty(config.read_vocab, 4 * H))
         self.memory_in = nn.Linear(K * config.cell_size, 4 * H, bias=False) if config.memory else None
         self.recurrent = nn.Linear(H, 4 * H)
         self.out = nn.Linear(H, 1)
@@ -833,7 +907,7 @@ class Baseline(nn.Module):
         return episodes.record.reads.flatten(2)
 
     @staticmethod
-    def tape(tapes: TapeBatch) -> torch.Tensor:
+    def tape(tapes: Tapes) -> torch.Tensor:
         """(L, B) the input tapes, padded with blanks to the batch's longest and reversed: a shorter
         tape's blanks come first, then its END, then its last symbol... its first."""
         L = int(tapes.input_length.max())

@@ -19,13 +19,14 @@ import numpy as np
 import torch
 
 from neuralprog import checkpoint
-from neuralprog.evaluate import check
-from neuralprog.execute import run
+from neuralprog.execute import check, run
+from neuralprog.frames import FrameData, batch_loss, frame_accuracy
 from neuralprog.models.npi import NPI
 from neuralprog.multitask import MultiTask
-from neuralprog.tasks import TASKS, Task, get_task
+from neuralprog.registry import program_task, program_tasks
+from neuralprog.tasks import Task
 from neuralprog.traces import frames, generate
-from neuralprog.train.supervised import CHECKPOINT_NAME, FrameData, TrainingError, batch_loss, frame_accuracy
+from neuralprog.train.common import CHECKPOINT_NAME, TrainingError
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def target_task(task: Task, new: list[str]) -> Task:
     old_programs = task.programs.programs  # names and call lists: sort-recursive is not sort
     growths = {
         t.name: t.programs.names[len(old) :]
-        for t in TASKS.values()
+        for t in program_tasks()
         if t.programs.programs[: len(old)] == old_programs and len(t.programs) > len(old)
     }
     addable = sorted({p for names in growths.values() for p in names})
@@ -71,7 +72,7 @@ def target_task(task: Task, new: list[str]) -> Task:
         raise ValueError(f"unknown program {unknown[0]!r}; programs that can be added to this model: {hint}")
     for name, names in growths.items():
         if sorted(names) == sorted(new):
-            return TASKS[name]
+            return program_task(name)
     options = "; ".join(",".join(names) for names in growths.values())
     raise ValueError(f"no task uses exactly {','.join(new)}; add one of these sets together: {options}")
 
@@ -105,17 +106,16 @@ def extend(
 ) -> Path:
     """Add `new_programs` to a trained model and train only their embeddings and keys."""
     out_dir = Path(out_dir)
-    payload = checkpoint.load(checkpoint_path)
-    task = get_task(payload["task"])
-    if payload["programs"] != task.programs.to_json():
-        raise ValueError(
-            f"{checkpoint_path} was trained on another program set than the library's {task.name}"
-        )
+    payload = checkpoint.load(checkpoint_path, kind=NPI.kind)
+    try:
+        task = program_task(payload["task"])
+    except ValueError as e:
+        raise checkpoint.CheckpointError(f"{checkpoint_path}: {e}") from None
     target = target_task(task, new_programs)
     if out_dir.exists() and any(out_dir.iterdir()):
         raise TrainingError(f"{out_dir} already exists; choose another --out")
     dev = torch.device(device)
-    old = checkpoint.load_model(payload, dev)
+    old = checkpoint.load_model(payload, NPI, task, dev)
     n_old = len(task.programs)
     model = grow(old, len(target.programs) - n_old, config.seed)
 
@@ -154,8 +154,7 @@ def extend(
         update += 1
         if update % config.eval_every == 0:
             accuracy = frame_accuracy(model, data).step_accuracy
-            outputs = run(model, learner, validation).outputs
-            val = float(np.mean(check(learner, validation, outputs)))
+            val = float(np.mean(check(learner, validation, run(model, learner, validation))))
             model.train()
             log(
                 f"update {update}/{config.updates}  loss {loss.item():.4f}  "
@@ -168,10 +167,11 @@ def extend(
     out_dir.mkdir(parents=True, exist_ok=True)
     path = checkpoint.save(
         out_dir / CHECKPOINT_NAME,
+        "npi",
         model,
         target.name,
-        target.env_id,
-        target.programs,
+        env=target.env_id,
+        programs=target.programs.to_json(),
         extended_from=str(checkpoint_path),
         new_programs=list(new_programs),
         extend_config=dataclasses.asdict(config),

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from neuralprog.models.rlntm import Baseline
-from neuralprog.train.supervised import TrainingError
+from neuralprog.train.common import TrainingError
 
 
 class BaselineFitter:

@@ -28,9 +28,9 @@ import numpy as np
 import torch
 
 from neuralprog import checkpoint
-from neuralprog.envs.tapes import BLANK, END, TapeBatch, TapeTask, get_tape_task
-from neuralprog.evaluate import check
-from neuralprog.execute import RunResult
+from neuralprog.envs.tapes import READ_VOCAB, VOCAB, TapeBatch, TapeTask
+from neuralprog.execute import check
+from neuralprog.execute.rlntm import run
 from neuralprog.models.rlntm import (
     RLNTM,
     Baseline,
@@ -41,16 +41,12 @@ from neuralprog.models.rlntm import (
     rollout,
     score,
 )
-from neuralprog.presets import RLNTMPreset, RLNTMTrainConfig
+from neuralprog.presets import RLNTMPreset, RLNTMTrainConfig, validate
+from neuralprog.registry import tape_task
+from neuralprog.traces import Trace
+from neuralprog.train.common import CHECKPOINT_NAME, Progress, TrainingError, open_run, truncate_metrics
 from neuralprog.train.curriculum import LengthCurriculum
 from neuralprog.train.offline_baseline import BaselineFitter, OfflineBaseline
-from neuralprog.train.supervised import (
-    CHECKPOINT_NAME,
-    TrainingError,
-    _Progress,
-    _truncate_metrics,
-    open_run,
-)
 
 ONLINE_STEPS = 4096
 """Time steps the online baseline keeps a mean for (longer episodes share the last one)."""
@@ -95,11 +91,6 @@ def sampler(generator: torch.Generator, block: int = 32) -> Chooser:
     return choose
 
 
-def greedy(logits: torch.Tensor, step: int) -> tuple[None, torch.Tensor]:
-    """Take the most probable action."""
-    return None, logits.argmax(-1)
-
-
 def returns(rewards: torch.Tensor, future_rewards: bool) -> torch.Tensor:
     """(T, B) rewards -> (T, B) R_t: the rewards from t on, or with `future_rewards` off the whole return."""
     if future_rewards:
@@ -135,7 +126,13 @@ def _diverged(update: int, ckpt_path: Path) -> TrainingError:
 
 
 def model_config(task: TapeTask, preset: RLNTMPreset) -> RLNTMConfig:
-    return RLNTMConfig(**asdict(preset.model), memory=task.memory, input_backward=task.input_backward)
+    return RLNTMConfig(
+        **asdict(preset.model),
+        memory=task.memory,
+        input_backward=task.input_backward,
+        vocab=VOCAB,
+        read_vocab=READ_VOCAB,
+    )
 
 
 def train(
@@ -143,17 +140,17 @@ def train(
     out_dir: str | Path,
     resume: bool = False,
     device: str = "cpu",
+    traces: list[Trace] | None = None,
     log: Callable[[str], None] = print,
     progress: bool = True,
 ) -> Path:
     """Train `preset` into `out_dir`; returns the path of the final checkpoint. Stops when the task is
     solved: curriculum at its top level and greedy actions exact on `solve_accuracy` of
     `solve_problems` random top-size problems."""
+    if traces is not None:
+        raise TrainingError(f"{preset.name} is an RL-NTM preset: it learns from rewards, not from traces")
+    validate(preset)
     cfg: RLNTMTrainConfig = preset.train
-    if cfg.batch_size < 1 or cfg.updates < 0 or cfg.solve_problems < 1 or cfg.threads < 1:
-        raise ValueError(
-            "train.batch_size, train.solve_problems and train.threads must be at least 1, train.updates >= 0"
-        )
     threads = torch.get_num_threads()
     torch.set_num_threads(max(cfg.threads - 1, 1))
     try:
@@ -166,7 +163,7 @@ def _train(
     preset: RLNTMPreset, out_dir: Path, resume: bool, device: str, log: Callable[[str], None], progress: bool
 ) -> Path:
     ckpt_path = out_dir / CHECKPOINT_NAME
-    task = get_tape_task(preset.task)
+    task = tape_task(preset.task)
     cfg = preset.train
     dev = torch.device(device)
     preset_json = json.loads(json.dumps(asdict(preset)))
@@ -197,17 +194,18 @@ def _train(
         online.mean = state["online_baseline"].to(dev)
         update, elapsed = state["update"], state["elapsed"]
         solved, accuracy = state["solved"], state["accuracy"]
-        _truncate_metrics(out_dir / "metrics.jsonl", update)
+        truncate_metrics(out_dir / "metrics.jsonl", update)
         log(f"resumed {ckpt_path} at update {update}, curriculum level {curriculum.level}")
     else:
         log(f"task {task.name} (top size {top}), {config.controller} controller, preset {preset.name}")
 
     def save(finished: bool) -> Path:
-        return checkpoint.save_rlntm(
+        return checkpoint.save(
             ckpt_path,
+            "rlntm",
             model,
             task.name,
-            task.env_id,
+            env=task.env_id,
             preset=preset_json,
             **baseline.state(),
             optimizer=optimizer.state_dict(),
@@ -224,7 +222,7 @@ def _train(
 
     choose = sampler(generator)
     metrics = (out_dir / "metrics.jsonl").open("a")
-    bar = _Progress(cfg.updates, update, enabled=progress, log=log)
+    bar = Progress(cfg.updates, update, enabled=progress, log=log)
     # With a core to spare, the baseline network runs in a process of its own, beside the controller.
     baseline = OfflineBaseline(fitter, process=cfg.threads > 1 and cfg.offline_baseline)
     started = time.perf_counter() - elapsed
@@ -291,7 +289,7 @@ def _train(
             if curriculum.at_top and update % cfg.eval_every == 0:
                 eval_rng = np.random.default_rng([cfg.seed, 2, update])
                 problems = task.problems(*task.sample_arrays(eval_rng, np.full(cfg.solve_problems, top)))
-                accuracy = float(np.mean(check(task, problems, run(model, task, problems).outputs)))
+                accuracy = float(np.mean(check(task, problems, run(model, task, problems))))
                 solved = accuracy >= cfg.solve_accuracy
                 row[f"eval/accuracy@{top}"] = accuracy
                 bar.note(update, f"level {curriculum.level}  greedy exact@{top} {accuracy:.3f}")
@@ -307,86 +305,3 @@ def _train(
     verdict = "solved" if solved else f"not solved (curriculum level {curriculum.level} of {top})"
     log(f"{verdict} after {update} updates in {elapsed:.1f}s")
     return path
-
-
-@torch.no_grad()
-def run(model: RLNTM, task: TapeTask, problems: list[dict], batch: int = 500) -> RunResult:
-    """Run parsed problems with greedy actions, `batch` at a time. `outputs` are the emitted symbols
-    (without the final END), `steps` the steps taken; every episode halts within its step bound."""
-    device = model.bias.device
-    was_training = model.training
-    model.eval()
-    outputs, steps = [], []
-    for lo in range(0, len(problems), batch):
-        tapes = TapeBatch.of(
-            task,
-            problems[lo : lo + batch],
-            window=model.window,
-            cell_size=model.config.cell_size,
-            device=device,
-        )
-        episodes = rollout(model, tapes, greedy)
-        scores = score(model, episodes)
-        symbols = scores.prediction_logits.argmax(-1).T.tolist()  # (B, T)
-        emitting = episodes.advance.T.tolist()
-        outputs += [
-            task.answer([s for s, e in zip(row, emit, strict=True) if e])
-            for row, emit in zip(symbols, emitting, strict=True)
-        ]
-        steps += episodes.live.sum(0).tolist()
-    model.train(was_training)
-    return RunResult(
-        outputs, np.asarray(steps, dtype=np.int64), np.ones(len(problems), dtype=bool), [None] * len(problems)
-    )
-
-
-@torch.no_grad()
-def trace(model: RLNTM, task: TapeTask, problem: dict) -> str:
-    """One problem run with greedy actions, step by step, as the paper's Figure 7: the input head's
-    position (and the symbol under it), the memory head's position, starred when the step rewrote its
-    cell (changed some value by more than 0.5), and the symbol emitted ('#' for none; '!' marks an
-    advance forced by the step bound, 'x' a wrong symbol)."""
-    was_training = model.training
-    model.eval()
-    tapes = TapeBatch.of(
-        task, [problem], window=model.window, cell_size=model.config.cell_size, device=model.bias.device
-    )
-    episodes = rollout(model, tapes, greedy)
-    scores = score(model, episodes)
-    model.train(was_training)
-    target = task.target(problem)
-    tape = task.input_tape(problem)
-    lines = [
-        f"input   {_symbols(tape)}",
-        f"target  {_symbols(target)}",
-        f"{'step':>4}  {'input':>9}  {'memory':>6}  output",
-    ]
-    predicted = scores.prediction_logits.argmax(-1)[:, 0].tolist()
-    emitted: list[int] = []
-    for t in range(episodes.steps):
-        if not bool(episodes.live[t, 0]):
-            break
-        position = int(episodes.input_pos[t, 0])
-        symbol = tape[position] if 0 <= position < len(tape) else BLANK
-        memory = "-"
-        if episodes.memory_pos is not None and scores.memory_change is not None:
-            memory = (
-                f"{int(episodes.memory_pos[t, 0])}{'*' if float(scores.memory_change[t, 0]) > 0.5 else ''}"
-            )
-        out = "#"
-        if bool(episodes.advance[t, 0]):
-            emitted.append(predicted[t])
-            out = _symbols([predicted[t]]) + ("!" if bool(episodes.forced[t, 0]) else "")
-            out += "" if predicted[t] == int(episodes.target[t, 0]) else " x"
-        lines.append(f"{t:>4}  {position:>3} ({_symbols([symbol]):>2})  {memory:>6}  {out}")
-    output, expected = task.answer(emitted), task.expected(problem)
-    verdict = "correct" if output == expected else "WRONG"
-    lines.append(
-        f"output {output}  expected {expected}  {verdict}; "
-        f"{len(lines) - 3} steps, bound {int(tapes.bound[0])}"
-    )
-    return "\n".join(lines)
-
-
-def _symbols(symbols: list[int]) -> str:
-    return " ".join({END: "$", BLANK: "."}.get(s, str(s)) for s in symbols)

@@ -1,24 +1,60 @@
-"""The NPI interpreter: a call stack per problem, run for many problems in lockstep.
+"""The call-stack interpreter (NPI and every family with a program memory): a call stack per problem,
+run for many problems in lockstep.
 
 Each lockstep step makes one batched forward pass for the frame on top of every live problem's stack,
-then applies the outcome per problem: return (pop and restore the caller's LSTM state), call ACT (one
-primitive action on the machine), or call a program (push the caller's state, start the callee from a
-zero state). A problem that exceeds its step or depth budget is stopped and counts as failed, so a
-wrong model can never hang the interpreter.
+then applies the outcome per problem: return (pop and restore the caller's core state), call a
+primitive (one action on the machine), or call a program (push the caller's state, start the callee
+from a zero state). A problem that exceeds its step or depth budget is stopped: it did not halt, and
+a run that did not halt is never correct, so a wrong model can neither hang the interpreter nor score.
+
+The interpreter keeps whatever recurrent state its model declares (`CallStackModel`): an LSTM's (h, c),
+or nothing at all for a feed-forward core.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
 
-from neuralprog.models.npi import NPI
-from neuralprog.programs import NO_ARGS
+from neuralprog.execute.common import RunResult
 from neuralprog.tasks import Machine, Task
+
+State = tuple[torch.Tensor, ...]
+
+
+class StepHeads(Protocol):
+    """What a model's step says for each frame."""
+
+    end_logit: torch.Tensor  # (N,) return when > 0
+    key_scores: torch.Tensor  # (N, n_programs) the next program is the argmax
+    arg_logits: torch.Tensor  # (N, n_args, arg_size) the next call's arguments
+
+
+Stepper = Callable[
+    [torch.Tensor, torch.Tensor, torch.Tensor, State, "torch.Tensor | None"], tuple[StepHeads, State]
+]
+"""(obs (N, F), args (N, n_args), program (N,), state, env (N,) or None) -> (heads, new state)."""
+
+
+class CallStackModel(Protocol):
+    """What the interpreter needs of a model with a program memory."""
+
+    def parameters(self): ...
+
+    def eval(self): ...
+
+    def zero_state(self, batch: int) -> State:
+        """The state every call frame starts from: tensors with the batch on dimension 1 (the layout of
+        an LSTM's h and c); an empty tuple for a core without state."""
+        ...
+
+    def stepper(self) -> Stepper:
+        """A function computing one step of N frames (weights prepared once per run)."""
+        ...
 
 
 @dataclass
@@ -29,23 +65,15 @@ class StepEvent:
     depth: int
     program: str
     args: tuple[int, ...]
-    obs: tuple[int, ...]
+    obs: tuple
     end_probability: float
     next: str | None
     next_args: tuple[int, ...]
 
 
-@dataclass
-class RunResult:
-    outputs: list[Any]
-    steps: np.ndarray  # (B,) model steps taken
-    halted: np.ndarray  # (B,) True when the root program returned within the budgets
-    failure: list[str | None] = field(default_factory=list)  # why a problem did not halt
-
-
 @torch.inference_mode()
 def run(
-    model: NPI,
+    model: CallStackModel,
     task: Task,
     problems: list[dict],
     on_step: Callable[[list[StepEvent], Machine], None] | None = None,
@@ -54,8 +82,9 @@ def run(
 
     `on_step(events, machine)` is called once per lockstep step, after the step's primitive actions."""
     model.eval()
-    device = model.program_keys.device
+    device = next(iter(model.parameters())).device
     names = task.programs.names
+    no_args = task.programs.no_args
     primitive = np.asarray(task.programs.primitive_mask())
     n = len(problems)
     machine = task.machine(problems)
@@ -74,23 +103,22 @@ def run(
     env = None  # which encoder reads each problem's observations, when the model has several
     if len(task.env_obs_sizes) > 1:
         env = torch.tensor([task.env_index(p) for p in problems], device=device)
-    args_stack = np.zeros((n, capacity, 3), dtype=np.int64)
-    lstm_weights = model.lstm_weights()
-    h, c = model.zero_state(n)  # (L, n, H)
-    saved_h = torch.zeros(capacity, n, *h.shape[::2], device=device)  # (depth, n, L, H)
-    saved_c = torch.zeros_like(saved_h)
+    args_stack = np.zeros((n, capacity, len(no_args)), dtype=np.int64)
+    step = model.stepper()
+    state = model.zero_state(n)  # each (A, n, ...): the batch on dimension 1
+    # the callers' states, per state tensor: (depth, n, A, ...)
+    saved = [torch.zeros(capacity, *s.movedim(1, 0).shape, device=device) for s in state]
 
     while len(rows):
         live = np.arange(len(rows))
         top_program = program_stack[live, depth]
         top_args = args_stack[live, depth]
         obs = machine.observe()[rows]
-        out, (h, c) = model.step(
+        out, state = step(
             torch.from_numpy(obs).to(device),
             torch.from_numpy(top_args).to(device),
             torch.from_numpy(top_program).to(device),
-            (h, c),
-            lstm_weights,
+            state,
             None if env is None else env[torch.from_numpy(rows).to(device)],
         )
         end = (out.end_logit > 0).cpu().numpy()
@@ -113,7 +141,7 @@ def run(
                         tuple(obs[i].tolist()),
                         float(end_probability[i]),
                         None if end[i] else names[next_program[i]],
-                        NO_ARGS if end[i] else tuple(next_args[i].tolist()),
+                        no_args if end[i] else tuple(next_args[i].tolist()),
                     )
                     for i in live
                 ],
@@ -125,15 +153,13 @@ def run(
             if depth[call].max() + 1 >= capacity:  # grow the stacks
                 program_stack = np.concatenate([program_stack, np.zeros_like(program_stack)], 1)
                 args_stack = np.concatenate([args_stack, np.zeros_like(args_stack)], 1)
-                saved_h = torch.cat([saved_h, torch.zeros_like(saved_h)])
-                saved_c = torch.cat([saved_c, torch.zeros_like(saved_c)])
+                saved = [torch.cat([s, torch.zeros_like(s)]) for s in saved]
                 capacity *= 2
             index = torch.from_numpy(call).to(device)
             d = torch.from_numpy(depth[call]).to(device)
-            saved_h[d, index] = h[:, index].transpose(0, 1)
-            saved_c[d, index] = c[:, index].transpose(0, 1)
-            h[:, index] = 0.0
-            c[:, index] = 0.0
+            for s, stack in zip(state, saved, strict=True):
+                stack[d, index] = s[:, index].movedim(1, 0)
+                s[:, index] = 0.0
             depth[call] += 1
             program_stack[call, depth[call]] = next_program[call]
             args_stack[call, depth[call]] = next_args[call]
@@ -144,8 +170,8 @@ def run(
             depth[ret] -= 1
             index = torch.from_numpy(ret).to(device)
             d = torch.from_numpy(depth[ret]).to(device)
-            h[:, index] = saved_h[d, index].transpose(0, 1)
-            c[:, index] = saved_c[d, index].transpose(0, 1)
+            for s, stack in zip(state, saved, strict=True):
+                s[:, index] = stack[d, index].movedim(0, 1)
 
         halted[rows[done]] = True
         over_steps = ~done & (steps[rows] >= step_budget[rows])
@@ -160,13 +186,13 @@ def run(
             index = torch.from_numpy(keep).to(device)
             rows, depth = rows[keep], depth[keep]
             program_stack, args_stack = program_stack[keep], args_stack[keep]
-            h, c = h[:, index], c[:, index]
-            saved_h, saved_c = saved_h[:, index], saved_c[:, index]
+            state = tuple(s[:, index] for s in state)
+            saved = [stack[:, index] for stack in saved]
 
     return RunResult(machine.outputs(), steps, halted, failure)
 
 
-def run_one_at_a_time(model: NPI, task: Task, problems: list[dict]) -> RunResult:
+def run_one_at_a_time(model: CallStackModel, task: Task, problems: list[dict]) -> RunResult:
     """The same problems through `run`, one problem per call (the reference for the lockstep path)."""
     results = [run(model, task, [p]) for p in problems]
     return RunResult(

@@ -1,0 +1,108 @@
+"""The RL-NTM at work: greedy episodes over tape problems, and the paper's Figure 7 view of one.
+
+An episode ends by rule, not by the model's choice: when the output head has emitted as many symbols as
+the target holds (the step bound forces the last advances), so every episode halts, and a run is
+correct when its emitted symbols equal the target.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from neuralprog.envs.tapes import BLANK, END, TapeBatch, TapeTask
+from neuralprog.execute.common import RunResult
+from neuralprog.models.rlntm import RLNTM, rollout, score
+
+HALTING = (
+    "an RL-NTM episode ends by rule once the output head has emitted as many symbols as the target holds "
+    "(the step bound forces it), so every episode halts"
+)
+
+
+def greedy(logits: torch.Tensor, step: int) -> tuple[None, torch.Tensor]:
+    """Take the most probable action."""
+    return None, logits.argmax(-1)
+
+
+@torch.no_grad()
+def run(model: RLNTM, task: TapeTask, problems: list[dict], batch: int = 500) -> RunResult:
+    """Run parsed problems with greedy actions, `batch` at a time. `outputs` are the emitted symbols
+    (without the final END), `steps` the steps taken; every episode halts within its step bound."""
+    device = model.bias.device
+    was_training = model.training
+    model.eval()
+    outputs, steps = [], []
+    for lo in range(0, len(problems), batch):
+        tapes = TapeBatch.of(
+            task,
+            problems[lo : lo + batch],
+            window=model.window,
+            cell_size=model.config.cell_size,
+            device=device,
+        )
+        episodes = rollout(model, tapes, greedy)
+        scores = score(model, episodes)
+        symbols = scores.prediction_logits.argmax(-1).T.tolist()  # (B, T)
+        emitting = episodes.advance.T.tolist()
+        outputs += [
+            task.answer([s for s, e in zip(row, emit, strict=True) if e])
+            for row, emit in zip(symbols, emitting, strict=True)
+        ]
+        steps += episodes.live.sum(0).tolist()
+    model.train(was_training)
+    return RunResult(
+        outputs, np.asarray(steps, dtype=np.int64), np.ones(len(problems), dtype=bool), [None] * len(problems)
+    )
+
+
+@torch.no_grad()
+def trace(model: RLNTM, task: TapeTask, problem: dict) -> str:
+    """One problem run with greedy actions, step by step, as the paper's Figure 7: the input head's
+    position (and the symbol under it), the memory head's position, starred when the step rewrote its
+    cell (changed some value by more than 0.5), and the symbol emitted ('#' for none; '!' marks an
+    advance forced by the step bound, 'x' a wrong symbol)."""
+    was_training = model.training
+    model.eval()
+    tapes = TapeBatch.of(
+        task, [problem], window=model.window, cell_size=model.config.cell_size, device=model.bias.device
+    )
+    episodes = rollout(model, tapes, greedy)
+    scores = score(model, episodes)
+    model.train(was_training)
+    target = task.target(problem)
+    tape = task.input_tape(problem)
+    lines = [
+        f"input   {_symbols(tape)}",
+        f"target  {_symbols(target)}",
+        f"{'step':>4}  {'input':>9}  {'memory':>6}  output",
+    ]
+    predicted = scores.prediction_logits.argmax(-1)[:, 0].tolist()
+    emitted: list[int] = []
+    for t in range(episodes.steps):
+        if not bool(episodes.live[t, 0]):
+            break
+        position = int(episodes.input_pos[t, 0])
+        symbol = tape[position] if 0 <= position < len(tape) else BLANK
+        memory = "-"
+        if episodes.memory_pos is not None and scores.memory_change is not None:
+            memory = (
+                f"{int(episodes.memory_pos[t, 0])}{'*' if float(scores.memory_change[t, 0]) > 0.5 else ''}"
+            )
+        out = "#"
+        if bool(episodes.advance[t, 0]):
+            emitted.append(predicted[t])
+            out = _symbols([predicted[t]]) + ("!" if bool(episodes.forced[t, 0]) else "")
+            out += "" if predicted[t] == int(episodes.target[t, 0]) else " x"
+        lines.append(f"{t:>4}  {position:>3} ({_symbols([symbol]):>2})  {memory:>6}  {out}")
+    output, expected = task.answer(emitted), task.expected(problem)
+    verdict = "correct" if output == expected else "WRONG"
+    lines.append(
+        f"output {output}  expected {expected}  {verdict}; "
+        f"{len(lines) - 3} steps, bound {int(tapes.bound[0])}"
+    )
+    return "\n".join(lines)
+
+
+def _symbols(symbols: list[int]) -> str:
+    return " ".join({END: "$", BLANK: "."}.get(s, str(s)) for s in symbols)

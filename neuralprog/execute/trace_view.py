@@ -1,0 +1,107 @@
+"""`neuralprog trace` for models that call programs: the execution step by step, indented by call depth.
+
+Each line is one model step: the program on top of the stack, the probability that it returns now, and
+what it does (return, call a program, or a primitive action in readable form), with the machine drawn
+after actions. The first step where the model departs from the reference program (the oracle) is marked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from neuralprog.execute.interpreter import CallStackModel, StepEvent, run
+from neuralprog.multitask import MultiTask
+from neuralprog.tasks import Machine, Task
+from neuralprog.traces import record
+
+PADS = ("act", "all", "none")
+"""When to draw the machine: after every primitive action, after every step, or only at the start and
+end."""
+
+
+def show(
+    model: CallStackModel,
+    task: Task,
+    problem: dict,
+    oracle: bool = False,
+    pad: str = "act",
+    out: Callable[[str], None] = print,
+) -> bool:
+    """Print the model's execution of a parsed problem (with `oracle`, the reference program's instead);
+    returns whether the run was correct (halted with the right answer)."""
+    if pad not in PADS:
+        raise ValueError(f"pad is one of {', '.join(PADS)}, got {pad!r}")
+    reference = record(task, problem).steps
+    own_task = task.part(problem) if isinstance(task, MultiTask) else task  # reads its ACT arguments
+
+    def describe(next_program: str | None, next_args: tuple[int, ...]) -> str:
+        if next_program is None:
+            return "return"
+        if task.programs[next_program].primitive:
+            return f"{next_program} {own_task.describe_action(next_args)}"
+        return next_program
+
+    if oracle:  # replay the oracle's actions on a fresh machine, drawing it as we go
+        replay = task.machine([problem])
+        out(replay.render(0))
+        for step in reference:
+            out(f"{'  ' * step.depth}{step.program:<8} -> {describe(step.next, step.next_args)}")
+            if step.next and task.programs[step.next].primitive:
+                replay.act(np.zeros(1, dtype=np.int64), np.asarray([step.next_args]))
+                if pad == "act":
+                    out(_indent(replay.render(0), step.depth + 1))
+        output = replay.outputs()[0]
+        out(f"oracle output {output}  expected {task.expected(problem)}")
+        return bool(output == task.expected(problem))
+
+    count = 0
+    departed: list[int] = []
+    final: list[Any] = []
+
+    def on_step(events: list[StepEvent], machine: Machine) -> None:
+        nonlocal count
+        final[:] = [machine]
+        e = events[0]
+        expected = reference[count] if count < len(reference) else None
+        # a returning step has next None and no arguments on both sides, so one comparison covers it
+        same = expected is not None and (
+            expected.depth,
+            expected.program,
+            expected.next,
+            tuple(expected.next_args),
+        ) == (e.depth, e.program, e.next, tuple(e.next_args))
+        marker = ""
+        if not same and not departed:
+            departed.append(count)
+            want = "end" if expected is None else describe(expected.next, expected.next_args)
+            marker = f"   <-- departs from the oracle (oracle: {want})"
+        line = (
+            f"{'  ' * e.depth}{e.program:<8} end {e.end_probability:.2f}  -> {describe(e.next, e.next_args)}"
+        )
+        out(line + marker)
+        if pad == "all" or (pad == "act" and e.next is not None and task.programs[e.next].primitive):
+            out(_indent(machine.render(0), e.depth + 1))
+        count += 1
+
+    out(task.machine([problem]).render(0))
+    result = run(model, task, [problem], on_step=on_step)
+    if pad != "act" and final:
+        out(final[0].render(0))
+    output, expected_output = result.outputs[0], task.expected(problem)
+    halted = bool(result.halted[0])
+    correct = halted and output == expected_output
+    status = "halted" if halted else f"did not halt: {result.failure[0]}"
+    verdict = "correct" if correct else "WRONG"
+    out(f"output {output}  expected {expected_output}  {verdict}; {int(result.steps[0])} steps, {status}")
+    if departed:
+        out(f"the model departs from the oracle at step {departed[0]}")
+    else:
+        out("the model follows the oracle step for step")
+    return correct
+
+
+def _indent(text: str, depth: int) -> str:
+    return "\n".join("  " * depth + line for line in text.splitlines())
