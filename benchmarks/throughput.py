@@ -72,17 +72,19 @@ def step_by_step_training_rate(model: NPI, task, traces, seconds: float) -> floa
     return steps / (time.perf_counter() - started)
 
 
-def flops_per_step(model: NPI) -> int:
-    """Multiply-adds x 2 of one model step for one problem (the matmuls; elementwise work not counted)."""
+def flops_per_step(model: NPI, env: int = 0) -> int:
+    """Multiply-adds x 2 of one model step for one problem of environment `env` (each environment has
+    an encoder of its own; the matmuls only, elementwise work not counted)."""
     c = model.config
-    macs = model.input_size * c.state_size + c.state_size**2
+    macs = model.input_sizes[env] * c.state_size + c.state_size**2
     macs += (c.state_size + c.program_size) * c.mlp_size + c.mlp_size**2
     macs += (
         sum((c.mlp_size if layer == 0 else c.hidden_size) + c.hidden_size for layer in range(c.layers))
         * 4
         * c.hidden_size
     )
-    macs += c.hidden_size * (1 + c.key_size + 3 * c.arg_size) + c.key_size * c.n_programs
+    head_input = c.hidden_size + (c.program_size if c.program_to_heads else 0)
+    macs += head_input * (1 + c.key_size + 3 * c.arg_size) + c.key_size * c.n_programs
     return 2 * macs
 
 
