@@ -8,26 +8,34 @@
    problems; every problem takes the same number of steps within a few percent).
 3. The lockstep interpreter's achieved FLOP rate as a fraction of a dense 2048x2048 matmul's rate.
 
-    python benchmarks/throughput.py --checkpoint runs/addition/checkpoint.pt [--json out.json]
+    python benchmarks/throughput.py --checkpoint runs/addition/checkpoint.pt
+    python benchmarks/throughput.py --quick       # tiny sizes; trains a tiny checkpoint first
+
+Writes the figures to benchmarks/results/throughput.json (see --out, --json).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
+from pathlib import Path
 
+import common
 import numpy as np
 import torch
+from common import NPI, FrameData, batch_loss, build_model, checkpoint, frames, generate, run, step_losses
 
-from neuralprog import checkpoint
-from neuralprog.execute import run
-from neuralprog.models.npi import NPI, step_losses
-from neuralprog.presets import get_preset
-from neuralprog.tasks import get_task
-from neuralprog.traces import frames, generate
-from neuralprog.train.supervised import FrameData, batch_loss, build_model
+QUICK = {
+    "preset": "addition-tiny",
+    "set": ["data.sizes=1:3", "data.per_size=4", "train.updates=2"],
+    "checkpoint": None,
+    "seconds": 0.3,
+    "digits": 20,
+    "problems": 8,
+    "single": 2,
+    "matmul_size": 256,
+    "matmul_seconds": 0.2,
+}
 
 
 def batched_training_rate(model: NPI, data: FrameData, seconds: float) -> float:
@@ -103,27 +111,35 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--checkpoint", default="runs/addition/checkpoint.pt", help="a trained addition model"
+        "--checkpoint",
+        default="runs/addition/checkpoint.pt",
+        help="a trained addition model (none: train --preset into a temporary directory first)",
     )
+    parser.add_argument("--preset", default="addition", help="the model and traces of the training rates")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
     parser.add_argument("--seconds", type=float, default=20.0, help="time per training measurement")
     parser.add_argument("--digits", type=int, default=1000)
     parser.add_argument("--problems", type=int, default=100)
     parser.add_argument("--single", type=int, default=5, help="problems run one at a time")
-    parser.add_argument("--json", help="write the figures to this file")
-    args = parser.parse_args()
+    parser.add_argument("--matmul-size", type=int, default=2048, help="the dense matmul of the peak rate")
+    parser.add_argument("--matmul-seconds", type=float, default=2.0)
+    args = common.parse(parser, QUICK)
+    if args.checkpoint and not Path(args.checkpoint).exists():
+        parser.error(
+            f"no checkpoint {args.checkpoint}: train one (neuralprog train addition) or give another"
+        )
 
-    task = get_task("addition")
-    preset = get_preset("addition")
-    results: dict[str, object] = {
-        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
-    }
+    chosen = common.preset(args.preset, args.set)
+    assert isinstance(chosen, common.Preset), "an NPI preset"
+    task = common.get_task(chosen.task)
+    results: dict[str, object] = {}
 
-    traces = generate(task, preset.data.sizes, preset.data.per_size, seed=0)
+    traces = generate(task, chosen.data.sizes, chosen.data.per_size, seed=0)
     data = FrameData([f for t in traces for f in frames(task, t)], torch.device("cpu"))
-    batched = batched_training_rate(build_model(task, preset, 0), data, args.seconds)
+    batched = batched_training_rate(build_model(task, chosen, 0), data, args.seconds)
     order = np.random.default_rng(0).permutation(len(traces))
     single = step_by_step_training_rate(
-        build_model(task, preset, 0), task, [traces[i] for i in order], args.seconds
+        build_model(task, chosen, 0), task, [traces[i] for i in order], args.seconds
     )
     results["train_steps_per_s_batched"] = batched
     results["train_steps_per_s_step_by_step"] = single
@@ -133,7 +149,13 @@ def main() -> None:
         f"ratio {batched / single:.1f}x"
     )
 
-    model = checkpoint.load_model(checkpoint.load(args.checkpoint))
+    with common.scratch(None) as tmp:
+        path = args.checkpoint or common.obtain(chosen, tmp / "run", common.info)
+        payload = checkpoint.load(path)
+    if payload["task"] != "addition":
+        raise SystemExit(f"{path} is a {payload['task']} model; the interpreter figures need an addition one")
+    model = checkpoint.load_model(payload)
+    task = common.get_task(payload["task"])
     rng = np.random.default_rng(0)
     problems = [task.sample(rng, args.digits) for _ in range(args.problems)]
     started = time.perf_counter()
@@ -145,7 +167,7 @@ def main() -> None:
     single_steps = sum(int(run(model, task, [p]).steps[0]) for p in problems[: args.single])
     single_rate = single_steps / (time.perf_counter() - started)
     flops = flops_per_step(model) * result.steps.sum() / lockstep_seconds
-    peak = matmul_rate()
+    peak = matmul_rate(args.matmul_size, args.matmul_seconds)
     results.update(
         interpret_problems=args.problems,
         interpret_digits=args.digits,
@@ -168,11 +190,15 @@ def main() -> None:
     print(
         f"interpreter FLOP rate {flops / 1e9:.0f} GFLOP/s "
         f"({flops_per_step(model) / 1e6:.2f} MFLOP per problem step) = "
-        f"{100 * flops / peak:.0f}% of a dense 2048^2 matmul's {peak / 1e9:.0f} GFLOP/s"
+        f"{100 * flops / peak:.0f}% of a dense {args.matmul_size}^2 matmul's {peak / 1e9:.0f} GFLOP/s"
     )
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+    common.record(
+        args,
+        results,
+        train_preset=chosen,
+        checkpoint_used=str(path),
+        checkpoint_update=payload.get("update"),
+    )
 
 
 if __name__ == "__main__":
