@@ -14,17 +14,17 @@ model steps per pair and sweep, some 140,000 steps per array of length 100, run 
 
     python benchmarks/sort_generalization.py --npi runs/sort/checkpoint.pt \\
         --recursive runs/sort-recursive/checkpoint.pt --seq2seq runs/sort-seq2seq/checkpoint.pt
-    python benchmarks/sort_generalization.py --lengths 3,5 --n 5 --updates 20 \\
-        --set model.hidden_size=32 --set sort:train.eval_every=10     # a quick smoke run
+    python benchmarks/sort_generalization.py --quick     # tiny sizes: checks in seconds that it runs
+
+Writes the figures to benchmarks/results/sort_generalization.json and the plot beside it (see --out,
+--json, --plot).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import tempfile
-from pathlib import Path
 
+import common
 import torch
 from common import accuracy, info, load, obtain, plot, preset, table
 
@@ -34,6 +34,20 @@ MODELS = {
     "seq2seq": ("seq2seq", "sort-seq2seq"),
 }
 """Option name -> (label, preset)."""
+
+QUICK = {
+    "lengths": "3,5",
+    "n": 4,
+    "updates": 2,
+    "set": [
+        "data.sizes=2:4",
+        "data.per_size=2",
+        "data.cover=0",
+        "model.hidden_size=32",
+        "sort:train.validation_problems=4",
+        "sort-recursive:train.validation_problems=4",
+    ],
+}
 
 
 def main() -> None:
@@ -61,10 +75,10 @@ def main() -> None:
         "--workdir", help="train missing models here (and reuse finished runs); default: temp"
     )
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
-    parser.add_argument("--plot", default="sort_generalization.png", help="PNG of accuracy against length")
-    parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--plot", help="PNG of accuracy against length (default: DIR/NAME.png)")
     parser.add_argument("--verbose", action="store_true", help="print the training logs")
-    args = parser.parse_args()
+    args = common.parse(parser, QUICK)
+    plot_path = common.output(args, args.plot, ".png")
 
     torch.set_num_threads(args.threads)
     lengths = [int(x) for x in args.lengths.split(",")]
@@ -73,21 +87,26 @@ def main() -> None:
         parser.error(f"unknown --models {', '.join(sorted(unknown))}; choose from {', '.join(MODELS)}")
     sets = [*args.set, *([f"train.updates={args.updates}"] if args.updates else [])]
     results: dict[str, dict] = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    presets = {}
+    with common.scratch(args.workdir) as workdir:
         for option in chosen:
             label, name = MODELS[option]
-            path = getattr(args, option) or obtain(
-                preset(name, sets), Path(args.workdir or tmp) / name, info, args.verbose
-            )
-            model, task, _ = load(path)
-            accuracies = []
+            path = getattr(args, option)
+            if not path:
+                presets[name] = preset(name, sets)
+                path = obtain(presets[name], workdir / name, info, args.verbose)
+            model, task, payload = load(path)
+            scores = []
             for length in lengths:
                 r = accuracy(model, task, length, args.n, args.seed, args.batch)
-                accuracies.append(r.accuracy)
+                scores.append(r)
                 info(f"{label} at length {length}: {r.correct}/{r.n} sorted in {r.seconds:.1f}s")
             results[label] = {
-                "checkpoint": str(path),
-                "accuracy": dict(zip(lengths, accuracies, strict=True)),
+                "checkpoint": str(path) if getattr(args, option) or args.workdir else None,
+                "updates": payload.get("update"),
+                "train_seconds": payload.get("elapsed"),
+                "accuracy": {r.size: r.accuracy for r in scores},
+                "sizes": [r.to_json() for r in scores],
             }
 
     labels = list(results)
@@ -95,10 +114,10 @@ def main() -> None:
     rows = [[str(n)] + [f"{100 * results[label]['accuracy'][n]:.0f}%" for label in labels] for n in lengths]
     print(table(["length", *labels], rows))
     series = {label: [results[label]["accuracy"][n] for n in lengths] for label in labels}
-    plot(lengths, series, args.plot, "array length", "sorting: length generalization", log2x=False)
-    info(f"plot: {args.plot}")
-    if args.json:
-        Path(args.json).write_text(json.dumps({"args": vars(args), "results": results}, indent=2) + "\n")
+    plot(lengths, series, plot_path, "array length", "sorting: length generalization", log2x=False)
+    info(f"plot: {plot_path}")
+    figures = {"lengths": lengths, "models": results, "plot": str(plot_path)}
+    common.record(args, figures, presets=presets)
 
 
 if __name__ == "__main__":

@@ -11,22 +11,31 @@ Each run stops at its update cap (the preset's, or --npi-updates / --seq2seq-upd
 is perfect on its training data (NPI: also on 32 validation arrays).
 
     python benchmarks/sort_sample_complexity.py --npi-updates 1000
-    python benchmarks/sort_sample_complexity.py --n 2,4 --test 10 --npi-updates 20 --seq2seq-updates 20 \\
-        --set model.hidden_size=32 --set sort:train.eval_every=10     # a quick smoke run
+    python benchmarks/sort_sample_complexity.py --quick     # tiny sizes: checks in seconds that it runs
+
+Writes the figures to benchmarks/results/sort_sample_complexity.json and the plot beside it (see --out,
+--json, --plot).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import tempfile
-from pathlib import Path
 
+import common
 import torch
 from common import accuracy, info, load, obtain, plot, preset, table
 
 MODELS = {"NPI": "sort", "seq2seq": "sort-seq2seq"}
 """Label -> preset."""
+
+QUICK = {
+    "n": "2,4",
+    "length": 4,
+    "test": 4,
+    "npi_updates": 2,
+    "seq2seq_updates": 2,
+    "set": ["model.hidden_size=32", "sort:train.validation_problems=4"],
+}
 
 
 def main() -> None:
@@ -50,16 +59,16 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100, help="test arrays NPI runs in lockstep")
     parser.add_argument("--workdir", help="keep the runs here (and reuse finished ones); default: a temp dir")
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
-    parser.add_argument("--plot", default="sort_sample_complexity.png", help="PNG of accuracy against N")
-    parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--plot", help="PNG of accuracy against N (default: DIR/NAME.png)")
     parser.add_argument("--verbose", action="store_true", help="print the training logs")
-    args = parser.parse_args()
+    args = common.parse(parser, QUICK)
+    plot_path = common.output(args, args.plot, ".png")
 
     torch.set_num_threads(args.threads)
     sizes = [int(x) for x in args.n.split(",")]
     caps = {"NPI": args.npi_updates, "seq2seq": args.seq2seq_updates}
-    with tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(args.workdir or tmp)
+    presets = {}
+    with common.scratch(args.workdir) as workdir:
         rows = []
         for n in sizes:
             row: dict = {"n": n}
@@ -67,6 +76,7 @@ def main() -> None:
                 sets = [f"data.sizes={args.length}", f"data.per_size={n}", f"train.seed={args.seed}"]
                 sets += [f"train.updates={caps[label]}"] if caps[label] else []
                 chosen = preset(name, [*args.set, *sets])
+                presets[f"{name}-n{n}"] = chosen
                 path = obtain(chosen, workdir / f"{name}-n{n}", info, args.verbose)
                 model, task, payload = load(path)
                 result = accuracy(model, task, args.length, args.test, args.test_seed, args.batch)
@@ -74,6 +84,7 @@ def main() -> None:
                     "updates": payload["update"],
                     "train_seconds": payload["elapsed"],
                     "accuracy": result.accuracy,
+                    "test": result.to_json(),
                     "checkpoint": str(path) if args.workdir else None,
                 }
                 info(
@@ -94,21 +105,23 @@ def main() -> None:
             line += [str(m["updates"]), f"{m['train_seconds']:.0f}", f"{100 * m['accuracy']:.0f}%"]
         cells.append(line)
     print(table(header, cells))
+    first_perfect = {}
     for label in MODELS:
         perfect = [r["n"] for r in rows if r[label]["accuracy"] == 1.0]
+        first_perfect[label] = perfect[0] if perfect else None
         first = f"N = {perfect[0]}" if perfect else f"no N up to {sizes[-1]}"
         print(f"{label} first sorts every test array at {first}")
     plot(
         sizes,
         {label: [r[label]["accuracy"] for r in rows] for label in MODELS},
-        args.plot,
+        plot_path,
         "training arrays N",
         f"sorting, length {args.length}",
         log2x=True,
     )
-    info(f"plot: {args.plot}")
-    if args.json:
-        Path(args.json).write_text(json.dumps({"args": vars(args), "results": rows}, indent=2) + "\n")
+    info(f"plot: {plot_path}")
+    figures = {"rows": rows, "first_perfect_n": first_perfect, "plot": str(plot_path)}
+    common.record(args, figures, presets=presets)
 
 
 if __name__ == "__main__":

@@ -8,27 +8,34 @@
    problems; every problem takes the same number of steps within a few percent).
 3. The lockstep interpreter's achieved FLOP rate as a fraction of a dense 2048x2048 matmul's rate.
 
-    python benchmarks/throughput.py --checkpoint runs/addition/checkpoint.pt [--json out.json]
+    python benchmarks/throughput.py --checkpoint runs/addition/checkpoint.pt
+    python benchmarks/throughput.py --quick       # tiny sizes; trains a tiny checkpoint first
+
+Writes the figures to benchmarks/results/throughput.json (see --out, --json).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
+from pathlib import Path
 
+import common
 import numpy as np
 import torch
+from common import NPI, FrameData, batch_loss, build_model, frames, generate, run, step_losses
 
-from neuralprog.execute import run
-from neuralprog.families import load
-from neuralprog.frames import FrameData, batch_loss
-from neuralprog.models.npi import NPI, step_losses
-from neuralprog.presets import get_preset
-from neuralprog.registry import get_task
-from neuralprog.traces import frames, generate
-from neuralprog.train.supervised import build_model
+QUICK = {
+    "preset": "addition-tiny",
+    "set": ["data.sizes=1:3", "data.per_size=4", "train.updates=2"],
+    "checkpoint": None,
+    "seconds": 0.3,
+    "digits": 20,
+    "problems": 8,
+    "single": 2,
+    "matmul_size": 256,
+    "matmul_seconds": 0.2,
+}
 
 
 def batched_training_rate(model: NPI, data: FrameData, seconds: float) -> float:
@@ -73,17 +80,19 @@ def step_by_step_training_rate(model: NPI, task, traces, seconds: float) -> floa
     return steps / (time.perf_counter() - started)
 
 
-def flops_per_step(model: NPI) -> int:
-    """Multiply-adds x 2 of one model step for one problem (the matmuls; elementwise work not counted)."""
+def flops_per_step(model: NPI, env: int = 0) -> int:
+    """Multiply-adds x 2 of one model step for one problem of environment `env` (each environment has
+    an encoder of its own; the matmuls only, elementwise work not counted)."""
     c = model.config
-    macs = model.input_size * c.state_size + c.state_size**2
+    macs = model.input_sizes[env] * c.state_size + c.state_size**2
     macs += (c.state_size + c.program_size) * c.mlp_size + c.mlp_size**2
     macs += (
         sum((c.mlp_size if layer == 0 else c.hidden_size) + c.hidden_size for layer in range(c.layers))
         * 4
         * c.hidden_size
     )
-    macs += c.hidden_size * (1 + c.key_size + 3 * c.arg_size) + c.key_size * c.n_programs
+    head_input = c.hidden_size + (c.program_size if c.program_to_heads else 0)
+    macs += head_input * (1 + c.key_size + 3 * c.arg_size) + c.key_size * c.n_programs
     return 2 * macs
 
 
@@ -102,27 +111,35 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--checkpoint", default="runs/addition/checkpoint.pt", help="a trained addition model"
+        "--checkpoint",
+        default="runs/addition/checkpoint.pt",
+        help="a trained addition model (none: train --preset into a temporary directory first)",
     )
+    parser.add_argument("--preset", default="addition", help="the model and traces of the training rates")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
     parser.add_argument("--seconds", type=float, default=20.0, help="time per training measurement")
     parser.add_argument("--digits", type=int, default=1000)
     parser.add_argument("--problems", type=int, default=100)
     parser.add_argument("--single", type=int, default=5, help="problems run one at a time")
-    parser.add_argument("--json", help="write the figures to this file")
-    args = parser.parse_args()
+    parser.add_argument("--matmul-size", type=int, default=2048, help="the dense matmul of the peak rate")
+    parser.add_argument("--matmul-seconds", type=float, default=2.0)
+    args = common.parse(parser, QUICK)
+    if args.checkpoint and not Path(args.checkpoint).exists():
+        parser.error(
+            f"no checkpoint {args.checkpoint}: train one (neuralprog train addition) or give another"
+        )
 
-    task = get_task("addition")
-    preset = get_preset("addition")
-    results: dict[str, object] = {
-        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
-    }
+    chosen = common.preset(args.preset, args.set)
+    assert isinstance(chosen, common.Preset), "an NPI preset"
+    task = common.get_task(chosen.task)
+    results: dict[str, object] = {}
 
-    traces = generate(task, preset.data.sizes, preset.data.per_size, seed=0)
+    traces = generate(task, chosen.data.sizes, chosen.data.per_size, seed=0)
     data = FrameData([f for t in traces for f in frames(task, t)], torch.device("cpu"))
-    batched = batched_training_rate(build_model(task, preset, 0), data, args.seconds)
+    batched = batched_training_rate(build_model(task, chosen, 0), data, args.seconds)
     order = np.random.default_rng(0).permutation(len(traces))
     single = step_by_step_training_rate(
-        build_model(task, preset, 0), task, [traces[i] for i in order], args.seconds
+        build_model(task, chosen, 0), task, [traces[i] for i in order], args.seconds
     )
     results["train_steps_per_s_batched"] = batched
     results["train_steps_per_s_step_by_step"] = single
@@ -132,7 +149,11 @@ def main() -> None:
         f"ratio {batched / single:.1f}x"
     )
 
-    model = load(args.checkpoint).model
+    with common.scratch(None) as tmp:
+        path = args.checkpoint or common.obtain(chosen, tmp / "run", common.info)
+        model, task, payload = common.load(path)
+    if payload["task"] != "addition":
+        raise SystemExit(f"{path} is a {payload['task']} model; the interpreter figures need an addition one")
     rng = np.random.default_rng(0)
     problems = [task.sample(rng, args.digits) for _ in range(args.problems)]
     started = time.perf_counter()
@@ -144,7 +165,7 @@ def main() -> None:
     single_steps = sum(int(run(model, task, [p]).steps[0]) for p in problems[: args.single])
     single_rate = single_steps / (time.perf_counter() - started)
     flops = flops_per_step(model) * result.steps.sum() / lockstep_seconds
-    peak = matmul_rate()
+    peak = matmul_rate(args.matmul_size, args.matmul_seconds)
     results.update(
         interpret_problems=args.problems,
         interpret_digits=args.digits,
@@ -167,11 +188,15 @@ def main() -> None:
     print(
         f"interpreter FLOP rate {flops / 1e9:.0f} GFLOP/s "
         f"({flops_per_step(model) / 1e6:.2f} MFLOP per problem step) = "
-        f"{100 * flops / peak:.0f}% of a dense 2048^2 matmul's {peak / 1e9:.0f} GFLOP/s"
+        f"{100 * flops / peak:.0f}% of a dense {args.matmul_size}^2 matmul's {peak / 1e9:.0f} GFLOP/s"
     )
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+    common.record(
+        args,
+        results,
+        train_preset=chosen,
+        checkpoint_used=str(path),
+        checkpoint_update=payload.get("update"),
+    )
 
 
 if __name__ == "__main__":
