@@ -147,10 +147,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
         results += evaluate(loaded.model, task, [size], args.n, seed=args.seed, batch=args.batch)
         r = results[-1]
         _info(f"size {r.size}: {r.correct}/{r.n} correct, {r.halted}/{r.n} halted, in {r.seconds:.1f}s")
-    table = Table(
-        title=f"{task.name}: {args.n} random problems per size",
-        caption=f"correct = halted with the right answer; {loaded.family.halting}",
-    )
+    table = Table(title=f"{task.name}: {args.n} random problems per size")
     for column in ("size", "correct", "halted", "steps/problem", "seconds"):
         table.add_column(column, justify="right")
     for r in results:
@@ -162,6 +159,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
             f"{r.seconds:.1f}",
         )
     Console().print(table)
+    print(f"correct: halted with the right answer ({loaded.family.halting})")
     if args.json:
         _write_atomic(Path(args.json), json.dumps([r.to_json() for r in results], indent=2) + "\n")
     if args.plot:

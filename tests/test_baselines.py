@@ -259,7 +259,9 @@ def test_seq2seq_cli_errors(trained_sort, tmp_path):
     _one_line_error(_cli("verify", path), "seq2seq baseline")
     _one_line_error(_cli("train", "sort-seq2seq", "--out", path.parent, "--resume"), "cannot resume")
     _one_line_error(_cli("train", "sort-seq2seq", "--out", path.parent), "already exists")
-    _one_line_error(_cli("train", "sort-seq2seq", "--traces", tmp_path / "t.jsonl"), "not from --traces")
+    _one_line_error(
+        _cli("train", "sort-seq2seq", "--traces", tmp_path / "t.jsonl"), "does not learn from --traces"
+    )
     _one_line_error(_cli("train", "nope", "--out", tmp_path / "x"), "sort-seq2seq, addition-seq2seq")
     _one_line_error(
         _cli("train", "sort-seq2seq", "--out", tmp_path / "x", "--set", "model.state_size=3"), "no field"

@@ -154,7 +154,7 @@ def test_eval_writes_json_and_plot(capsys, tmp_path, tiny_run):
     code, out, _ = _run(
         capsys, "eval", tiny_run, "--lengths", "5,30", "--n", "10", "--json", js, "--plot", png
     )
-    assert code == 0 and "accuracy" in out
+    assert code == 0 and "correct" in out and "halted" in out
     results = json.loads(js.read_text())
     assert [r["size"] for r in results] == [5, 30] and all(r["accuracy"] == 1.0 for r in results)
     assert png.read_bytes()[:4] == b"\x89PNG"

@@ -115,8 +115,9 @@ def test_a_write_that_fails_after_the_checks_is_one_line(tiny_run, tmp_path, cap
         raise OSError(28, "No space left on device", str(path))
 
     monkeypatch.setattr(neuralprog.cli, "_write_atomic", disk_full)
-    result = _cli(capsys, "eval", tiny_run, "--lengths", "2", "--n", "2", "--json", tmp_path / "r.json")
-    _one_line_error(result, "cannot write", "No space left on device")
+    code, _, err = _cli(capsys, "eval", tiny_run, "--lengths", "2", "--n", "2", "--json", tmp_path / "r.json")
+    assert code == 2 and "Traceback" not in err  # progress lines, then the error as the last line
+    assert "cannot write" in err.splitlines()[-1] and "No space left on device" in err.splitlines()[-1]
 
 
 def test_every_output_path_is_checked_before_any_work(tiny_run, tmp_path, capsys, monkeypatch):
@@ -216,3 +217,21 @@ def test_a_model_that_never_returns_scores_zero(tiny_run, capsys, tmp_path, monk
     )
     (line,) = [json.loads(x) for x in (tmp_path / "o.jsonl").read_text().splitlines()]
     assert line["halted"] is False and line["correct"] is False
+
+
+def test_checkpoints_written_before_the_argument_and_symbol_specs_still_load(tiny_run, tmp_path):
+    """Files of earlier versions have no `n_args` (NPI) and no `vocab`/`read_vocab` (RL-NTM) in their
+    model config: they load with the values those versions assumed."""
+    old = _tampered(tmp_path, tiny_run, "old.pt", lambda p: p["model_config"].pop("n_args"))
+    assert load(old).model.config.n_args == 3
+
+    from neuralprog.models.rlntm import RLNTM, RLNTMConfig
+    from neuralprog.registry import tape_task
+
+    model = RLNTM(RLNTMConfig())
+    path = checkpoint.save(tmp_path / "rlntm.pt", "rlntm", model, "copy", env="neuralprog/Copy-v0")
+    old = _tampered(
+        tmp_path, path, "old-rlntm.pt", lambda p: [p["model_config"].pop(k) for k in ("vocab", "read_vocab")]
+    )
+    loaded = load(old)
+    assert (loaded.model.config.vocab, loaded.model.config.read_vocab) == (tape_task("copy").vocab, 32)
