@@ -264,7 +264,7 @@ def test_a_dead_baseline_process_stops_training_with_one_line():
 
 def test_non_finite_loss_stops_cleanly_and_keeps_the_last_checkpoint(tmp_path):
     with pytest.raises(TrainingError, match="non-finite"):
-        train(_short(30, "train.lr=nan"), tmp_path / "nan", log=quiet, progress=False)
+        train(_short(30, "train.lr=inf"), tmp_path / "nan", log=quiet, progress=False)
     with pytest.raises(TrainingError, match="already exists"):
         train(_short(30), tmp_path / "nan", log=quiet, progress=False)
 
@@ -280,7 +280,8 @@ def test_cli_trace_shows_figure_7(copy_run, capsys):
 
 def test_cli_eval_and_solve(copy_run, tmp_path, capsys):
     assert main(["eval", str(copy_run), "--lengths", "5,10", "--n", "50", "--device", "cpu"]) == 0
-    assert "copy: exact-match accuracy" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "copy: 50 random problems per size" in out and "every episode halts" in out
     problems = tmp_path / "in.jsonl"
     problems.write_text(
         '{"input": [3, 14, 7, 1, 29]}\n'

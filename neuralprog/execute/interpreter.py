@@ -101,7 +101,7 @@ def run(
     program_stack = np.zeros((n, capacity), dtype=np.int64)
     program_stack[:, 0] = [task.programs.id(task.root_of(p)) for p in problems]
     env = None  # which encoder reads each problem's observations, when the model has several
-    if len(task.env_obs_sizes) > 1:
+    if len(task.obs_specs) > 1:
         env = torch.tensor([task.env_index(p) for p in problems], device=device)
     args_stack = np.zeros((n, capacity, len(no_args)), dtype=np.int64)
     step = model.stepper()
