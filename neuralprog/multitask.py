@@ -115,7 +115,8 @@ class MultiTask:
         return oracle
 
     def parse(self, problem: Any) -> dict:
-        if not isinstance(problem, dict) or problem.get("task") not in self.parts:
+        name = problem.get("task") if isinstance(problem, dict) else None
+        if not isinstance(name, str) or name not in self.parts:
             raise ValueError(
                 f"a {self.name} problem names its task, one of {', '.join(self.parts)}: "
                 f"{self.problem_example}"

@@ -248,7 +248,8 @@ class RepeatCopy(TapeTask):
 
     def parse(self, problem: Any) -> dict:
         self._check_task(problem)
-        if not isinstance(problem, dict) or problem.get("repeat") not in self.repeats:
+        repeat = problem.get("repeat") if isinstance(problem, dict) else None
+        if type(repeat) is not int or repeat not in self.repeats:  # 2.0 == 2, but it is not a count
             got = problem.get("repeat") if isinstance(problem, dict) else problem
             raise ValueError(f'a repeat-copy problem needs "repeat": 2 or 3, got {got!r}')
         return {
