@@ -43,13 +43,26 @@ too slow for some seeds: seed 2 never got its training steps right within the 2,
 near 87%, with AVX2 and AVX-512 kernels alike), seed 0 took 2,150 (AVX2) or 1,400 (AVX-512). With lr
 3e-3, seeds 0-3 stop early after 1,100 / 850 / 1,800 / 1,250 updates (AVX2) or 1,450 / 850 / 1,700 /
 1,000 (AVX-512), and all eight add 100-digit numbers exactly; stopping after 4 perfect evaluations, not
-2, is what makes that hold (seed 0 stopped at 1,000 with 2 and got 1 in 20 wrong)."""
+2, is what makes that hold (seed 0 stopped at 1,000 with 2 and got 1 in 20 wrong). Not always: seed 0
+with torch's default (unvectorized) kernels stops at 1,450 and its ADD loop ends early on 2 of 20
+100-digit sums (after 54 to 94 columns; 30-digit sums all right)."""
+
+
+def tiny_competent(payload, cap: int) -> tuple[bool, float]:
+    """(stopped early: every training step and validation sum right before `cap`, accuracy on 20
+    100-digit sums)."""
+    from neuralprog import checkpoint
+    from neuralprog.evaluate import evaluate
+    from neuralprog.tasks import get_task
+
+    [result] = evaluate(checkpoint.load_model(payload), get_task("addition"), [100], n=20, seed=7)
+    return payload["update"] < cap, result.accuracy
 
 
 @pytest.fixture(scope="session")
 def tiny_runs(tmp_path_factory):
-    """addition-tiny (with TINY) trained with seed 0, and with seed 1 only when seed 0 does not stop early
-    (every training step and validation sum right) before the update cap: [(path, payload)]."""
+    """addition-tiny (with TINY) trained with seed 0, and with seed 1 only when seed 0 does not both stop
+    early and add 100-digit numbers exactly: [(path, payload, stopped early, 100-digit accuracy)]."""
     from neuralprog import checkpoint
     from neuralprog.presets import get_preset, override
     from neuralprog.train.supervised import train
@@ -59,17 +72,19 @@ def tiny_runs(tmp_path_factory):
         preset = override(get_preset("addition-tiny"), [*TINY, f"train.seed={seed}"])
         out = tmp_path_factory.mktemp("tiny") / f"run-{seed}"
         path = train(preset, out, progress=False, log=lambda _: None)
-        runs.append((path, checkpoint.load(path)))
-        if runs[-1][1]["update"] < preset.train.updates:
+        payload = checkpoint.load(path)
+        early, accuracy = tiny_competent(payload, preset.train.updates)
+        runs.append((path, payload, early, accuracy))
+        if early and accuracy == 1.0:
             break
     return runs
 
 
 @pytest.fixture(scope="session")
 def tiny_run(tiny_runs):
-    """The checkpoint of the first of those runs that stopped early: a competent addition model."""
-    cap = tiny_runs[0][1]["preset"]["train"]["updates"]
-    early = [path for path, payload in tiny_runs if payload["update"] < cap]
-    if not early:
-        pytest.fail(f"addition-tiny never stopped early within {cap} updates (seeds 0 and 1)")
-    return early[0]
+    """The checkpoint of a competent addition model: the first of those runs that stopped early and is
+    exact on 100 digits, else the first that stopped early (the tests that use it add short numbers)."""
+    ranked = sorted(tiny_runs, key=lambda run: (not run[2], run[3] < 1.0))
+    if not ranked[0][2]:
+        pytest.fail("addition-tiny never stopped early (seeds 0 and 1)")
+    return ranked[0][0]

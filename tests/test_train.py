@@ -15,18 +15,20 @@ def _quiet(**kw):
     return {"progress": False, "log": lambda _: None, **kw}
 
 
-def test_tiny_npi_adds_100_digit_numbers_exactly(addition, tiny_runs, tiny_run):
-    """The learning test: addition-tiny (with the tests' TINY settings, see conftest) stops early, every
-    training step and validation sum right, well before its 2,500-update cap (seeds 0-3: 850-1,800
-    updates), with seed 0 or else seed 1; and generalizes to 100 digits. Counted in updates: a wall-clock
-    bound fails whenever the machine is busy."""
+def test_tiny_npi_adds_100_digit_numbers_exactly(addition, tiny_runs):
+    """The learning test: addition-tiny (with the tests' TINY settings, see conftest for the updates each
+    seed took) stops early, every training step and validation sum right, before its 2,500-update cap,
+    and adds 100-digit numbers exactly (trained on at most 10): seed 0 does, or else seed 1. Counted in
+    updates: a wall-clock bound fails whenever the machine is busy."""
     cap = get_preset("addition-tiny").train.updates
-    tried = [(payload["preset"]["train"]["seed"], payload["update"]) for _, payload in tiny_runs]
-    payload = checkpoint.load(tiny_run)
-    assert payload["finished"] and payload["update"] < cap, tried
-    model = checkpoint.load_model(payload)
-    [result] = evaluate(model, addition, [100], n=20, seed=7)
-    assert result.accuracy == 1.0
+    results = []
+    for _, payload, *_ in tiny_runs:
+        [result] = evaluate(checkpoint.load_model(payload), addition, [100], n=20, seed=7)
+        seed, updates = payload["preset"]["train"]["seed"], payload["update"]
+        results.append((seed, updates, payload["finished"] and updates < cap, result.accuracy))
+    assert any(early and accuracy == 1.0 for _, _, early, accuracy in results), (
+        f"(seed, updates, stopped early, 100-digit accuracy): {results}"
+    )
 
 
 def _short(preset_name="addition-tiny", updates=60):
