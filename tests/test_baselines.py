@@ -1,7 +1,6 @@
 import contextlib
 import io
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -80,19 +79,17 @@ def one_thread():
 @pytest.fixture(scope="module")
 def trained_sort(one_thread, tmp_path_factory):
     """A small seq2seq trained through the CLI on 100 sort arrays per length 3-5, shared by the tests that
-    need a trained model: (model, its training problems, training seconds, checkpoint path)."""
+    need a trained model: (model, its training problems, updates it took, checkpoint path)."""
     out = tmp_path_factory.mktemp("seq2seq") / "run"
     small = ["model.hidden_size=64", "model.layers=1", "data.sizes=3:5", "data.per_size=100"]
     small += ["train.updates=1500", "train.eval_every=50"]
-    started = time.perf_counter()
     code, stdout, stderr = _cli("train", "sort-seq2seq", "--out", out, *_sets(small))
-    seconds = time.perf_counter() - started
     assert code == 0, stderr
     assert "300 problems of sizes 3-5" in stderr and "train exact" in stderr  # progress goes to stderr
     path = Path(stdout.strip().splitlines()[-1])
     assert path == out / "checkpoint.pt"
-    model = load(path).model
-    return model, _sort_problems(100), seconds, path
+    payload = checkpoint.load(path, kind="seq2seq")
+    return load(path).model, _sort_problems(100), payload["update"], path
 
 
 def test_addition_codec():
@@ -131,8 +128,11 @@ def test_decode_rejects_malformed_outputs_and_encode_malformed_problems():
 
 
 def test_small_seq2seq_learns_to_sort(trained_sort):
-    model, problems, seconds, _ = trained_sort
-    assert seconds < 20
+    """Training stops early, every training array right twice in a row, within 600 of its 1,500 updates:
+    seeds 0-4 took 250-300 with the tests' AVX2 kernels and with AVX-512 ones (an update count, not
+    seconds: a busy machine is slow, not wrong)."""
+    model, problems, updates, _ = trained_sort
+    assert updates <= 600
     assert np.mean(evaluate_seq2seq(model, "sort", problems)) >= 0.9
     fresh = _sort_problems(50, seed=9)  # arrays it has not seen, of the same lengths
     assert np.mean(evaluate_seq2seq(model, "sort", fresh)) >= 0.8

@@ -1,3 +1,5 @@
+import sys
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -5,6 +7,8 @@ from gymnasium.utils.env_checker import check_env
 
 import neuralprog.envs  # noqa: F401  (registers the env ids)
 from neuralprog.envs.scratchpad import BLANK, add_digit_strings, parse_addition
+from neuralprog.registry import get_task
+from neuralprog.traces import record, replay
 
 
 def test_env_checker_passes():
@@ -70,15 +74,34 @@ def test_invalid_problem_through_reset():
 
 
 def test_ten_thousand_digit_numbers():
+    """A 10,000-digit sum (a carry through every column) comes out exact: the env's rule, the oracle's
+    actions applied to the env's machine, and the env stepped through its first columns."""
     rng = np.random.default_rng(0)
-    a = "".join(map(str, rng.integers(0, 10, 10_000)))
+    a = "".join(map(str, rng.integers(1, 10, 10_000)))  # no leading zero: the sum has 10,001 digits
     b = "9" * 10_000
-    expected = add_digit_strings(a, b)
-    assert len(expected) in (10_000, 10_001)
-    env = gym.make("neuralprog/Addition-v0", render_mode="ansi")
-    obs, _ = env.reset(options={"a": a, "b": b})
-    assert obs.tolist() == [int(a[-1]), 9, BLANK, BLANK]
+    limit = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)  # Python refuses int <-> str beyond 4,300 digits by default
+    try:
+        total = str(int(a) + int(b))
+    finally:
+        sys.set_int_max_str_digits(limit)
+    assert len(total) == 10_001
+    assert add_digit_strings(a, b) == total  # what the env's info["correct"] compares with
+    task = get_task("addition")
+    trace = record(task, {"a": a, "b": b})
+    assert replay(task, trace) == total
+
+    env = gym.make("neuralprog/Addition-v0", render_mode="ansi").unwrapped
+    obs, info = env.reset(options={"a": a, "b": b})
+    assert obs.tolist() == [int(a[-1]), 9, BLANK, BLANK] and info["output"] == "" and not info["correct"]
     assert len(env.render().splitlines()) <= 10  # long pads render a window
+    actions = [s.next_args for s in trace.steps if s.next == "ACT"]
+    columns = 0
+    for action in actions[:60]:  # env.step reports the whole pad each step: 4 ms at this width
+        obs, _, _, truncated, info = env.step(action)
+        assert not truncated
+        columns = len(info["output"])
+    assert columns >= 3 and info["output"] == total[-columns:]
 
 
 def test_add_digit_strings_matches_python_integers():

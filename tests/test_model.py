@@ -22,6 +22,7 @@ def test_batched_frames_equal_step_by_step(addition):
     assert_packed_equals_stepwise(model, data)
 
 
+@pytest.mark.slow
 def test_frame_accuracy_runs_each_distinct_frame_once_and_counts_every_copy(addition):
     """The teacher-forced evaluation deduplicates frames; its results equal those of every frame run."""
     torch.manual_seed(1)

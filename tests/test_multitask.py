@@ -123,8 +123,22 @@ def test_extend_rejects_bad_program_lists(small_multitask, tmp_path, programs, m
         extend(small_multitask, programs, tmp_path / "x", log=print)
 
 
-def test_multitask_preset_exists():
-    assert isinstance(get_preset("multitask"), Preset)
+def test_multitask_preset_trains_one_model_on_addition_and_sorting():
+    """The paper's Table 1 setup: one task over both environments (an encoder each), 64 traces per size
+    2-10 (576), picked to cover situations, and heads that read the program embedding (for `extend`)."""
+    preset = get_preset("multitask")
+    assert isinstance(preset, Preset) and preset.task == "multitask"
+    task = get_task(preset.task)
+    assert list(task.parts) == ["addition", "sort"]
+    assert task.env_obs_sizes == (get_task("addition").obs_sizes, get_task("sort").obs_sizes)
+    assert preset.data.sizes == tuple(range(2, 11)) and preset.data.per_size * len(preset.data.sizes) == 576
+    assert preset.data.cover > preset.data.per_size  # each size's traces chosen from more candidates
+    assert preset.model.program_to_heads
+    # the greedy cover of the smallest size already draws problems of both tasks
+    traces = generate(task, preset.data.sizes[:1], preset.data.per_size, seed=0, cover=preset.data.cover)
+    assert len(traces) == preset.data.per_size
+    assert {t.problem["task"] for t in traces} == {"addition", "sort"}
+    assert all(replay(task, t) == task.expected(t.problem) for t in traces)
 
 
 def test_extend_targets_match_whole_program_sets():

@@ -24,6 +24,8 @@ from neuralprog.registry import program_task
 from neuralprog.traces import frames, generate
 from neuralprog.train.common import CHECKPOINT_NAME, open_run, preset_json
 
+pytestmark = pytest.mark.slow  # it trains a model (about 20 s)
+
 
 @dataclass(frozen=True)
 class FeedForwardConfig:

@@ -80,6 +80,7 @@ def test_invalid_arrays_get_clear_errors(problem, message):
         parse_sort(problem)
 
 
+@pytest.mark.slow
 def test_verification_set_covers_every_situation_of_long_arrays():
     task = get_task("sort-recursive")
     _, frame_list = verification_frames(task)  # cached: the verify tests build the same set
