@@ -1,10 +1,10 @@
 """Every model family of the library, one record each, and loading a checkpoint of any of them.
 
-A family is what the rest of the library needs to know about one kind of model: its config and model
-types, the preset type that trains it, the trainer, the runner that executes it, its trace view, what
-ends a run, and how a checkpoint of it is checked against its task. `checkpoint`, `evaluate`, `presets`
-and the CLI dispatch through these records; adding a family is one model file, one env package, one
-record (`register_family`) and its presets (`neuralprog.presets.register_preset`).
+A family is what the rest of the library needs to know about one kind of model: its model class (which
+says how a checkpoint of it is rebuilt and checked against its task), the preset type that trains it,
+the trainer, the runner that executes it, its trace view and what ends a run. `load`, `evaluate` and the
+CLI dispatch through these records instead of asking what a model is; adding a family is one model file,
+one env package, one record (`register_family`) and its presets (`neuralprog.presets.register_preset`).
 """
 
 from __future__ import annotations
