@@ -329,8 +329,6 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_envs(args: argparse.Namespace) -> None:
-    import gymnasium as gym
-
     from neuralprog.envs import ENV_IDS
     from neuralprog.registry import TASKS
 
@@ -338,7 +336,6 @@ def cmd_envs(args: argparse.Namespace) -> None:
     for task in TASKS.values():
         names_of.setdefault(task.env_id, []).append(task.name)
     for env_id in sorted(ENV_IDS):
-        assert env_id in gym.registry
         names = names_of.get(env_id, [])
         print(f"{env_id:<36} " + (f"tasks: {', '.join(names)}" if names else "Gym's algorithmic rules"))
 
@@ -346,20 +343,17 @@ def cmd_envs(args: argparse.Namespace) -> None:
 def cmd_gradcheck(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from neuralprog.envs.tapes import TapeTask
-    from neuralprog.registry import TASKS, tape_task
+    from neuralprog.registry import tape_task, tape_tasks
     from neuralprog.train.gradcheck import CONTROLLERS, TOLERANCE, check, wrong_action_log_probs
 
-    tapes = [name for name, t in TASKS.items() if isinstance(t, TapeTask)]
-    tasks = tapes if args.task == "all" else [tape_task(args.task).name]
+    tasks = tape_tasks() if args.task == "all" else [tape_task(args.task)]
     controllers = list(CONTROLLERS) if args.controller == "all" else [args.controller]
     if args.size not in (None, 1, 2) or not 0 <= args.extra_steps <= 2:
         raise UserError("--size must be 1 or 2 and --extra-steps 0..2 (the enumeration grows exponentially)")
     log_probs = wrong_action_log_probs if args.estimator == "wrong-action" else None
     print(f"estimator: {args.estimator}; pass: relative error < {TOLERANCE:g} on every direction")
     failed = 0
-    for name in tasks:
-        task = tape_task(name)
+    for task in tasks:
         # Two symbols tell copy, reverse and duplicated-input apart; the larger action spaces take one.
         size = args.size or (1 if task.memory or task.name == "repeat-copy" else 2)
         problem = task.sample(np.random.default_rng(args.seed), size)
@@ -368,8 +362,9 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
             failed += not r.passed
             verdict = "PASS" if r.passed else "FAIL"
             print(
-                f"{name:<17} {controller:<12} {r.sequences:>5} sequences  sum p {r.total_probability:.12f}  "
-                f"J = {r.objective:9.5f}  worst relative error {r.worst_error:.1e}  {verdict}"
+                f"{task.name:<17} {controller:<12} {r.sequences:>5} sequences  "
+                f"sum p {r.total_probability:.12f}  J = {r.objective:9.5f}  "
+                f"worst relative error {r.worst_error:.1e}  {verdict}"
             )
             if args.verbose:
                 for direction, analytic, numeric in r.directions:

@@ -18,11 +18,10 @@ import torch
 
 from neuralprog import checkpoint
 from neuralprog.checkpoint import CheckpointError
-from neuralprog.envs.tapes import TapeTask
 from neuralprog.execute import rlntm as rlntm_runner
 from neuralprog.execute import seq2seq as seq2seq_runner
 from neuralprog.execute import trace_view
-from neuralprog.execute.common import RunResult, check
+from neuralprog.execute.common import RunResult
 from neuralprog.execute.interpreter import run as interpret
 from neuralprog.models.baselines import Seq2Seq
 from neuralprog.models.npi import NPI
@@ -101,20 +100,13 @@ SEQ2SEQ_FAMILY = Family(
 """The seq2seq baseline: answers learned from input/output pairs, no programs."""
 
 
-def _rlntm_show(model: RLNTM, task: TapeTask, problem: dict, oracle: bool = False, **options: Any) -> bool:
-    if oracle:
-        raise ValueError("an RL-NTM has no oracle trace; --oracle applies to models that call programs")
-    options.get("out", print)(rlntm_runner.trace(model, task, problem))
-    return bool(check(task, [problem], rlntm_runner.run(model, task, [problem]))[0])
-
-
 RLNTM_FAMILY = Family(
     model_type=RLNTM,
     preset_type=RLNTMPreset,
     task=tape_task,
     train=reinforce.train,
     run=rlntm_runner.run,
-    show=_rlntm_show,
+    show=rlntm_runner.show,
     halting=rlntm_runner.HALTING,
     calls_programs=False,
 )
@@ -166,10 +158,10 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Loaded:
     observation spec are the task's, the weights fit the config. A `CheckpointError` (one line) says
     what is wrong otherwise."""
     payload = checkpoint.load(path)
-    kind = checkpoint.model_kind(payload)
-    if kind not in FAMILIES:
-        raise CheckpointError(f"{path} holds a model of unknown kind {kind!r}; known: {', '.join(FAMILIES)}")
-    family = FAMILIES[kind]
+    try:
+        family = get_family(checkpoint.model_kind(payload))
+    except ValueError as e:
+        raise CheckpointError(f"{path} holds a model this library cannot build ({e})") from None
     try:
         task = family.task(payload["task"])
     except ValueError as e:

@@ -84,7 +84,9 @@ class MultiTask:
         self._env = {t.name: envs.index(t.env_id) for t in parts}
         specs = {t.env_id: t.obs_specs[0] for t in parts}
         self.obs_specs = tuple(specs[e] for e in envs)
-        self.env_obs_sizes = tuple(sizes for sizes in (s.sizes for s in self.obs_specs) if sizes is not None)
+        if any(s.sizes is None for s in self.obs_specs):  # observations are padded to the widest
+            raise ValueError("a multitask joins tasks whose observations are discrete fields")
+        self.env_obs_sizes = tuple(s.sizes for s in self.obs_specs if s.sizes is not None)
         self.obs_sizes = max(self.env_obs_sizes, key=len)
         self.obs_names = tuple(f"F{i}" for i in range(len(self.obs_sizes)))
         self.root = parts[0].root

@@ -318,9 +318,6 @@ class TapeBatch:
     `window` cells at each end serve reads.
     """
 
-    vocab = VOCAB
-    read_vocab = READ_VOCAB
-
     def __init__(
         self,
         task: TapeTask,
@@ -331,6 +328,7 @@ class TapeBatch:
     ):
         """`arrays`: (phrases, sizes, repeats), as from `task.arrays(problems)` or `task.sample_arrays`."""
         self.task, self.window, self.device = task, window, torch.device(device)
+        self.vocab, self.read_vocab = task.vocab, task.read_vocab  # the symbols predicted and read
         tape, input_length, target, target_length, bound = task.tapes_of(*arrays)
         self.batch_size = len(tape)
         self.pad = window + 1  # cells before position 0: the blank one a head may enter, and the window's

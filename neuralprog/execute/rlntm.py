@@ -7,6 +7,8 @@ correct when its emitted symbols equal the target.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -56,12 +58,24 @@ def run(model: RLNTM, task: TapeTask, problems: list[dict], batch: int = 500) ->
     )
 
 
-@torch.no_grad()
 def trace(model: RLNTM, task: TapeTask, problem: dict) -> str:
-    """One problem run with greedy actions, step by step, as the paper's Figure 7: the input head's
-    position (and the symbol under it), the memory head's position, starred when the step rewrote its
-    cell (changed some value by more than 0.5), and the symbol emitted ('#' for none; '!' marks an
-    advance forced by the step bound, 'x' a wrong symbol)."""
+    """One problem run with greedy actions, step by step, as the paper's Figure 7 (see `show`)."""
+    lines: list[str] = []
+    show(model, task, problem, out=lines.append)
+    return "\n".join(lines)
+
+
+@torch.no_grad()
+def show(
+    model: RLNTM, task: TapeTask, problem: dict, oracle: bool = False, out: Callable[[str], None] = print, **_
+) -> bool:
+    """`neuralprog trace` for an RL-NTM: print one problem run with greedy actions, step by step, as the
+    paper's Figure 7: the input head's position (and the symbol under it), the memory head's position,
+    starred when the step rewrote its cell (changed some value by more than 0.5), and the symbol emitted
+    ('#' for none; '!' marks an advance forced by the step bound, 'x' a wrong symbol). Returns whether
+    the run was correct (every episode halts, so: whether the answer is right)."""
+    if oracle:
+        raise ValueError("an RL-NTM has no oracle trace; --oracle applies to models that call programs")
     was_training = model.training
     model.eval()
     tapes = TapeBatch.of(
@@ -89,19 +103,20 @@ def trace(model: RLNTM, task: TapeTask, problem: dict) -> str:
             memory = (
                 f"{int(episodes.memory_pos[t, 0])}{'*' if float(scores.memory_change[t, 0]) > 0.5 else ''}"
             )
-        out = "#"
+        emit = "#"
         if bool(episodes.advance[t, 0]):
             emitted.append(predicted[t])
-            out = _symbols([predicted[t]]) + ("!" if bool(episodes.forced[t, 0]) else "")
-            out += "" if predicted[t] == int(episodes.target[t, 0]) else " x"
-        lines.append(f"{t:>4}  {position:>3} ({_symbols([symbol]):>2})  {memory:>6}  {out}")
+            emit = _symbols([predicted[t]]) + ("!" if bool(episodes.forced[t, 0]) else "")
+            emit += "" if predicted[t] == int(episodes.target[t, 0]) else " x"
+        lines.append(f"{t:>4}  {position:>3} ({_symbols([symbol]):>2})  {memory:>6}  {emit}")
     output, expected = task.answer(emitted), task.expected(problem)
     verdict = "correct" if output == expected else "WRONG"
     lines.append(
         f"output {output}  expected {expected}  {verdict}; "
         f"{len(lines) - 3} steps, bound {int(tapes.bound[0])}"
     )
-    return "\n".join(lines)
+    out("\n".join(lines))
+    return bool(output == expected)
 
 
 def _symbols(symbols: list[int]) -> str:

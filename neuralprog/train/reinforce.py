@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from neuralprog import checkpoint
-from neuralprog.envs.tapes import READ_VOCAB, VOCAB, TapeBatch, TapeTask
+from neuralprog.envs.tapes import TapeBatch, TapeTask
 from neuralprog.execute import check
 from neuralprog.execute.rlntm import run
 from neuralprog.models.rlntm import (
@@ -130,8 +130,8 @@ def model_config(task: TapeTask, preset: RLNTMPreset) -> RLNTMConfig:
         **asdict(preset.model),
         memory=task.memory,
         input_backward=task.input_backward,
-        vocab=VOCAB,
-        read_vocab=READ_VOCAB,
+        vocab=task.vocab,
+        read_vocab=task.read_vocab,
     )
 
 
