@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from neuralprog import checkpoint, families
-from neuralprog.evaluate import SizeResult, evaluate
+from neuralprog.evaluate import SizeResult, evaluate, evaluate_set
 from neuralprog.execute import run
 from neuralprog.frames import FrameData, batch_loss
 from neuralprog.models.baselines import Seq2Seq
@@ -68,6 +68,7 @@ __all__ = [
     "build_model",
     "checkpoint",
     "evaluate",
+    "evaluate_set",
     "extend",
     "frames",
     "generate",

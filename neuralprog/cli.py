@@ -87,6 +87,16 @@ def _only(task, name: str | None):
     return task.only(name)
 
 
+def _split(loaded, split: str):
+    """A block-stacking task whose random problems come from one split of the run's protocol."""
+    from neuralprog.envs.tabletop.tasks import BlockStacking
+
+    if not isinstance(loaded.task, BlockStacking):
+        raise UserError("--split applies to block-stacking models (seen, unseen or permuted tasks)")
+    train_tasks = int(loaded.payload.get("preset", {}).get("data", {}).get("train_tasks", 1000))
+    return loaded.task.view(split, train_tasks)
+
+
 def _sizes(text: str) -> list[int]:
     try:
         sizes = [int(x) for x in text.split(",") if x.strip()]
@@ -142,12 +152,17 @@ def cmd_eval(args: argparse.Namespace) -> None:
             _writable(path, what)
     loaded = _load(args.checkpoint, args.device)
     task = _only(loaded.task, args.task)
+    if args.split:
+        task = _split(loaded, args.split)
     results = []
     for size in sizes:  # one size at a time so the table fills in as results arrive
         results += evaluate(loaded.model, task, [size], args.n, seed=args.seed, batch=args.batch)
         r = results[-1]
         _info(f"size {r.size}: {r.correct}/{r.n} correct, {r.halted}/{r.n} halted, in {r.seconds:.1f}s")
-    table = Table(title=f"{task.name}: {args.n} random problems per size")
+    title = f"{task.name}: {args.n} random problems per size" + (
+        f" ({args.split} tasks)" if args.split else ""
+    )
+    table = Table(title=title)
     for column in ("size", "correct", "halted", "steps/problem", "seconds"):
         table.add_column(column, justify="right")
     for r in results:
@@ -225,15 +240,23 @@ def cmd_solve(args: argparse.Namespace) -> None:
 
 
 def cmd_trace(args: argparse.Namespace) -> None:
+    frames = getattr(args, "frames", None)
+    if frames:
+        _writable(frames, "--frames")
     loaded = _load(args.checkpoint, args.device)
     task = loaded.task
-    if args.oracle:
+    if args.oracle and not loaded.family.has_expert:
         _programs_only(loaded, args.checkpoint, "--oracle")
+    options = {}
+    if frames:
+        if loaded.family.kind != "ntp":
+            raise UserError("--frames draws the table of a tabletop (NTP) run; this is not one")
+        options["frames"] = frames
     try:
         problem = task.parse(json.loads(args.problem))
     except json.JSONDecodeError as e:
         raise UserError(f"--problem is not valid JSON ({e.msg}); example: {task.problem_example}") from None
-    loaded.family.show(loaded.model, task, problem, oracle=args.oracle, pad=args.pad, out=print)
+    loaded.family.show(loaded.model, task, problem, oracle=args.oracle, pad=args.pad, out=print, **options)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -323,6 +346,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
             json=None,
             plot=None,
             task=None,
+            split=None,
             device=args.device,
         )
     )
@@ -379,6 +403,8 @@ def cmd_data(args: argparse.Namespace) -> None:
     from neuralprog.registry import program_task
     from neuralprog.traces import generate, write_traces
 
+    if _tabletop(args.task):
+        return _tabletop_data(args)
     task = program_task(args.task)
     try:
         lo, _, hi = args.lengths.partition(":")
@@ -390,6 +416,41 @@ def cmd_data(args: argparse.Namespace) -> None:
     out = _writable(args.out, "--out", force=args.force)
     traces = generate(task, sizes, args.per_length, seed=args.seed)
     write_traces(out, traces)
+    _info(f"{len(traces)} traces, {sum(len(t.steps) for t in traces)} steps")
+    print(out)
+
+
+def _tabletop(name: str) -> bool:
+    from neuralprog.presets import PRESETS, NTPPreset
+    from neuralprog.registry import tabletop_tasks
+
+    return isinstance(PRESETS.get(name), NTPPreset) or name in {t.name for t in tabletop_tasks()}
+
+
+def _tabletop_data(args: argparse.Namespace) -> None:
+    """Expert traces of a tabletop task (or of an NTP preset's task, with its program hierarchy):
+    --per-length random problems of each size (goals, or objects per category)."""
+    import numpy as np
+
+    from neuralprog.envs.tabletop.experts import record, write_traces
+    from neuralprog.presets import PRESETS, NTPPreset
+    from neuralprog.registry import tabletop_task
+
+    preset = PRESETS.get(args.task)
+    hierarchical = preset.data.hierarchical if isinstance(preset, NTPPreset) else True
+    task = tabletop_task(preset.task if isinstance(preset, NTPPreset) else args.task)
+    try:
+        lo, _, hi = args.lengths.partition(":")
+        sizes = list(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise UserError(f"bad --lengths {args.lengths!r}; use LO:HI such as 2:4") from None
+    if not sizes or sizes[0] < 1 or args.per_length < 1:
+        raise UserError("lengths must be at least 1 and --per-length at least 1")
+    out = _writable(args.out, "--out", force=args.force)
+    rng = np.random.default_rng(args.seed)
+    problems = [task.sample(rng, size) for size in sizes for _ in range(args.per_length)]
+    traces = record(task, problems, hierarchical)
+    write_traces(out, task, traces)
     _info(f"{len(traces)} traces, {sum(len(t.steps) for t in traces)} steps")
     print(out)
 
@@ -449,6 +510,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--n", type=int, default=100, help="random problems per size")
     p.add_argument("--task", help="for a multitask model: evaluate this one of its tasks")
+    p.add_argument(
+        "--split",
+        choices=["seen", "unseen", "permuted"],
+        help="block stacking: draw tasks from the run's training tasks, the held-out ones (default) or "
+        "the training towers built in another order; sizes are goals (1-6)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", type=int, default=100, help="problems run in lockstep at once")
     p.add_argument("--json", help="also write the results to this JSON file")
@@ -484,6 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--pad", choices=["act", "all", "none"], default="act", help="when to draw the scratch pad"
     )
+    p.add_argument("--frames", help="NTP: also write a PNG of the table after every API call to this file")
     p.set_defaults(func=cmd_trace)
 
     p = verb(
@@ -551,9 +619,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb(
         "data",
         "write oracle traces to a JSONL file",
-        "neuralprog data addition --lengths 1:20 --per-length 32 --out add.jsonl",
+        "neuralprog data addition --lengths 1:20 --per-length 32 --out add.jsonl\n"
+        "  neuralprog data ntp-stacking --lengths 2:4 --per-length 10 --out stack.jsonl",
     )
-    p.add_argument("task")
+    p.add_argument("task", help="a task, or an NTP preset (its task and program hierarchy)")
     p.add_argument("--lengths", default="1:20", help="LO:HI problem sizes")
     p.add_argument("--per-length", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)

@@ -74,6 +74,42 @@ def evaluate(
     return results
 
 
+@dataclass
+class SetResult:
+    """How a model did on a fixed set of problems (a split of a protocol)."""
+
+    n: int
+    correct: int
+    halted: int
+    counts: dict[str, int]
+    """Summed per-problem event counts of the runner (NTP: wrong_pick, wrong_place)."""
+    seconds: float
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.n
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "accuracy": self.accuracy}
+
+
+def evaluate_set(model: Any, task: Any, problems: list[dict], batch: int = 500) -> SetResult:
+    """Correct (halted and right) and halted counts over given problems, in lockstep batches."""
+    if not problems or batch < 1:
+        raise ValueError("evaluate_set needs at least one problem and batch >= 1")
+    started = time.perf_counter()
+    correct = halted = 0
+    counts: dict[str, int] = {}
+    for lo in range(0, len(problems), batch):
+        chunk = problems[lo : lo + batch]
+        result = solve(model, task, chunk)
+        correct += int(check(task, chunk, result).sum())
+        halted += int(result.halted.sum())
+        for name, values in result.counts.items():
+            counts[name] = counts.get(name, 0) + int(values.sum())
+    return SetResult(len(problems), correct, halted, counts, time.perf_counter() - started)
+
+
 def plot(results: list[SizeResult], path: str | Path, title: str) -> None:
     import matplotlib
 

@@ -18,17 +18,19 @@ import torch
 
 from neuralprog import checkpoint
 from neuralprog.checkpoint import CheckpointError
+from neuralprog.execute import ntp as ntp_runner
+from neuralprog.execute import ntp_view, trace_view
 from neuralprog.execute import rlntm as rlntm_runner
 from neuralprog.execute import seq2seq as seq2seq_runner
-from neuralprog.execute import trace_view
 from neuralprog.execute.common import RunResult
 from neuralprog.execute.interpreter import run as interpret
 from neuralprog.models.baselines import Seq2Seq
 from neuralprog.models.npi import NPI
+from neuralprog.models.ntp import NTP
 from neuralprog.models.rlntm import RLNTM
-from neuralprog.presets import Preset, RLNTMPreset, Seq2SeqPreset
-from neuralprog.registry import program_task, tape_task
-from neuralprog.train import reinforce, seq2seq, supervised
+from neuralprog.presets import NTPPreset, Preset, RLNTMPreset, Seq2SeqPreset
+from neuralprog.registry import program_task, tabletop_task, tape_task
+from neuralprog.train import ntp, reinforce, seq2seq, supervised
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ class Family:
     """What ends a run, said under `eval`'s table."""
     calls_programs: bool
     """It executes programs from a program set (`verify`, `extend`, `data`, `trace --oracle` apply)."""
+    has_expert: bool = False
+    """`trace --oracle` shows its reference program's trace (families that call programs have one)."""
 
     @property
     def kind(self) -> str:
@@ -72,6 +76,7 @@ NPI_FAMILY = Family(
     show=trace_view.show,
     halting="a run halts when its root program returns within its step and call-depth budgets",
     calls_programs=True,
+    has_expert=True,
 )
 """NPI: a call stack over a program memory, trained on oracle traces."""
 
@@ -113,7 +118,25 @@ RLNTM_FAMILY = Family(
 """RL-NTM: heads over tapes, trained with REINFORCE."""
 
 
-FAMILIES: dict[str, Family] = {f.kind: f for f in (NPI_FAMILY, SEQ2SEQ_FAMILY, RLNTM_FAMILY)}
+def _ntp_run(model: NTP, task: Any, problems: list[dict]) -> RunResult:
+    return ntp_runner.run(model, task, problems)
+
+
+NTP_FAMILY = Family(
+    model_type=NTP,
+    preset_type=NTPPreset,
+    task=tabletop_task,
+    train=ntp.train,
+    run=_ntp_run,
+    show=ntp_view.show,
+    halting=ntp_runner.HALTING,
+    calls_programs=False,
+    has_expert=True,
+)
+"""NTP: a call stack that hands each callee its part of a demonstration, trained on expert traces."""
+
+
+FAMILIES: dict[str, Family] = {f.kind: f for f in (NPI_FAMILY, SEQ2SEQ_FAMILY, RLNTM_FAMILY, NTP_FAMILY)}
 
 
 def register_family(family: Family) -> None:

@@ -257,6 +257,89 @@ class RLNTMPreset:
     """How to train."""
 
 
+@dataclass(frozen=True)
+class NTPData:
+    """Training data of a Neural Task Programming preset (Xu et al. 2018)."""
+
+    train_tasks: int = 1000
+    """Block stacking: tasks trained on, the first N of the training pool (the paper: 50 to 1,000).
+    Order fulfillment always trains on its 4 covering maps."""
+    trials_per_task: int = 100
+    """Trials (expert runs from random starts, each with a demonstration from another start) per task."""
+    max_goals: int = 6
+    """Block stacking: keep only tasks of at most this many goals (tests use small tasks)."""
+    hierarchical: bool = True
+    """Expert traces with the program hierarchy; False: the flat baseline's (the root calls the API)."""
+
+
+@dataclass(frozen=True)
+class NTPSizes:
+    """Widths of an NTP model and its variant (the paper's baselines)."""
+
+    hidden_size: int = 128
+    """Encoder, core, attention and interpreter width (the paper's FC(128))."""
+    program_size: int = 64
+    """Program embedding size."""
+    key_size: int = 32
+    """Program key size."""
+    core: str = "feedforward"
+    """feedforward (NTP, reactive) or gru (the GRU baselines)."""
+    scoped: bool = True
+    """Hand each callee the decoded scope; False: the whole specification (no scope, flat)."""
+    tsi_layers: int = 4
+    """Temporal convolution layers (kernel 3) of the specification interpreter."""
+
+
+@dataclass(frozen=True)
+class NTPTrainConfig:
+    """How an NTP preset trains: Adam over batches of call frames drawn by the adaptive curriculum."""
+
+    updates: int = 6000
+    """Maximum number of updates."""
+    batch_frames: int = 128
+    """Call frames per update."""
+    lr: float = 1e-3
+    """Peak Adam learning rate."""
+    warmup: int = 200
+    """Updates of linear warm-up to the peak rate."""
+    lr_final: float = 0.05
+    """The rate decays along a cosine to this fraction of the peak by the last update."""
+    grad_clip: float = 1.0
+    """Gradient norm clip."""
+    curriculum: bool = True
+    """Draw frames by program in proportion to each program's step error (NPI's adaptive curriculum)."""
+    eval_every: int = 500
+    """Updates between validation runs (trials executed by the interpreter)."""
+    validation_problems: int = 100
+    """Validation trials per run (seen tasks, new starts)."""
+    stop_after_perfect: int = 2
+    """Stop after this many validation runs in a row that solve every trial; 0 never stops early."""
+    checkpoint_every: int = 500
+    """Updates between checkpoints."""
+    threads: int = 2
+    """Torch threads."""
+    seed: int = 0
+    """Seed of the trials, the initial weights and the batch order."""
+
+
+@dataclass(frozen=True)
+class NTPPreset:
+    """A named NTP experiment: task, data, model variant, training."""
+
+    name: str
+    """Preset name."""
+    task: str
+    """block-stacking or order-fulfillment."""
+    description: str
+    """One line for `neuralprog train --help` and the README."""
+    data: NTPData = field(default_factory=NTPData)
+    """Training data."""
+    model: NTPSizes = field(default_factory=NTPSizes)
+    """Model variant."""
+    train: NTPTrainConfig = field(default_factory=NTPTrainConfig)
+    """How to train."""
+
+
 _SMALL = ModelSizes(state_size=64, program_size=32, key_size=8, mlp_size=128, hidden_size=128)
 """Recursive frames are short and few: a 2 x 128 core is plenty, and halves the interpreter's saved
 states at recursion depth 10,000."""
@@ -385,6 +468,32 @@ for _task, _title in _TAPE_TASKS.items():
         )
 
 
+# Neural Task Programming (Xu et al. 2018) and the paper's four baselines, for both tasks.
+_NTP_VARIANTS = {
+    "": ("NTP", NTPSizes(), True),
+    "-noscope": ("NTP (no scope): every call gets the whole demonstration", NTPSizes(scoped=False), True),
+    "-gru": ("NTP (GRU): a recurrent core", NTPSizes(core="gru"), True),
+    "-flat": ("Flat: the root calls the API directly", NTPSizes(scoped=False), False),
+    "-flat-gru": ("Flat (GRU): flat, recurrent core", NTPSizes(core="gru", scoped=False), False),
+}
+for _suffix, (_what, _sizes, _hierarchical) in _NTP_VARIANTS.items():
+    PRESETS[f"ntp-stacking{_suffix}"] = NTPPreset(
+        f"ntp-stacking{_suffix}",
+        "block-stacking",
+        f"{_what}; block stacking, 1,000 training tasks x 100 trials (the paper's largest)",
+        data=NTPData(hierarchical=_hierarchical),
+        model=_sizes,
+    )
+    PRESETS[f"ntp-ordering{_suffix}"] = NTPPreset(
+        f"ntp-ordering{_suffix}",
+        "order-fulfillment",
+        f"{_what}; order fulfillment, the 4 covering maps x 500 trials, one object per category",
+        data=NTPData(trials_per_task=500, hierarchical=_hierarchical),
+        model=_sizes,
+        train=NTPTrainConfig(updates=3000),
+    )
+
+
 def register_preset(preset: Any) -> None:
     """Add a preset of your own (any frozen dataclass with name, task, description and sections that a
     model family trains; see `neuralprog.families`). A name already taken is refused."""
@@ -405,17 +514,33 @@ _AT_LEAST_1 = {
     "updates", "batch_frames", "per_size", "eval_every", "checkpoint_every", "lr_decay_every", "batch_size",
     "solve_problems", "threads", "state_size", "program_size", "key_size", "mlp_size", "hidden_size",
     "layers", "cell_size", "embedding_size", "baseline_hidden", "curriculum_start", "validation_problems",
-    "repair_per_round",
+    "repair_per_round", "train_tasks", "trials_per_task", "max_goals", "tsi_layers",
 }  # fmt: skip
-_AT_LEAST_0 = {"cover", "stop_after_perfect", "repair_traces", "top_size", "window", "refractory", "seed"}
+_AT_LEAST_0 = {
+    "warmup",
+    "cover",
+    "stop_after_perfect",
+    "repair_traces",
+    "top_size",
+    "window",
+    "refractory",
+    "seed",
+}
 _POSITIVE = {
     "lr", "grad_clip", "clip_controller", "clip_baseline", "curriculum_temperature", "init_std",
     "inverse_temperature",
 }  # fmt: skip
 _NON_NEGATIVE = {"weight_decay", "lr_min", "entropy_bonus"}
-_FRACTION = {"curriculum_hard_fraction", "promote_below", "solve_accuracy", "online_decay", "momentum"}
+_FRACTION = {
+    "lr_final",
+    "curriculum_hard_fraction",
+    "promote_below",
+    "solve_accuracy",
+    "online_decay",
+    "momentum",
+}
 _SCALE = {"lr_decay", "lr_drop"}  # multipliers in (0, 1]
-_CHOICES = {"controller": ("direct", "lstm", "feedforward")}
+_CHOICES = {"controller": ("direct", "lstm", "feedforward"), "core": ("feedforward", "gru")}
 
 
 def validate(preset: Any) -> None:

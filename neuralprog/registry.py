@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from neuralprog.envs.scratchpad import ADDITION, ADDITION_RECURSIVE
 from neuralprog.envs.sorting import MAX, SORT, SORT_RECURSIVE
+from neuralprog.envs.tabletop.tasks import BLOCK_STACKING, ORDER_FULFILLMENT, TabletopTask
 from neuralprog.envs.tapes import COPY, DUPLICATED_INPUT, FORWARD_REVERSE, REPEAT_COPY, REVERSE, TapeTask
 from neuralprog.multitask import MultiTask
 from neuralprog.tasks import Task
 
-AnyTask = Task | TapeTask
-"""A task with a program set (NPI family) or a tape task (RL-NTM)."""
+AnyTask = Task | TapeTask | TabletopTask
+"""A task with a program set (NPI family), a tape task (RL-NTM) or a tabletop task (NTP)."""
 
 MULTITASK = MultiTask("multitask", [ADDITION, SORT])
 MULTITASK_MAX = MultiTask("multitask-max", [ADDITION, SORT, MAX])
@@ -37,6 +38,9 @@ TASKS: dict[str, AnyTask] = {
         REVERSE,
         REPEAT_COPY,
         FORWARD_REVERSE,
+        # NTP (Xu et al. 2018)
+        BLOCK_STACKING,
+        ORDER_FULFILLMENT,
     )
 }
 
@@ -59,12 +63,14 @@ def program_task(name: str) -> Task:
     task = get_task(name)
     if isinstance(task, TapeTask):
         raise ValueError(f"{name!r} is a tape task (RL-NTM), which has no programs")
+    if isinstance(task, TabletopTask):
+        raise ValueError(f"{name!r} is a tabletop task: NTP models run it, from demonstrations")
     return task
 
 
 def program_tasks() -> list[Task]:
-    """Every task whose problems are solved by calling programs."""
-    return [t for t in TASKS.values() if not isinstance(t, TapeTask)]
+    """Every task whose problems are solved by calling programs with NPI."""
+    return [t for t in TASKS.values() if not isinstance(t, TapeTask | TabletopTask)]
 
 
 def tape_tasks() -> list[TapeTask]:
@@ -78,4 +84,18 @@ def tape_task(name: str) -> TapeTask:
     if not isinstance(task, TapeTask):
         tapes = ", ".join(t.name for t in tape_tasks())
         raise ValueError(f"unknown tape task {name!r}; known: {tapes}")
+    return task
+
+
+def tabletop_tasks() -> list[TabletopTask]:
+    """The NTP family's tabletop tasks."""
+    return [t for t in TASKS.values() if isinstance(t, TabletopTask)]
+
+
+def tabletop_task(name: str) -> TabletopTask:
+    """One of the NTP family's tabletop tasks."""
+    task = get_task(name)
+    if not isinstance(task, TabletopTask):
+        known = ", ".join(t.name for t in tabletop_tasks())
+        raise ValueError(f"unknown tabletop task {name!r}; known: {known}")
     return task

@@ -28,6 +28,11 @@ ENV_IDS: dict[str, tuple[str, dict]] = {
     "neuralprog/Addition-v0": ("neuralprog.envs.scratchpad:AdditionEnv", {}),
     "neuralprog/BubbleSort-v0": ("neuralprog.envs.sorting:BubbleSortEnv", {}),
     **{env_id: ("neuralprog.envs.tapes:TapeEnv", {"task": task}) for env_id, task in _TAPES.items()},
+    "neuralprog/BlockStacking-v0": ("neuralprog.envs.tabletop.env:TabletopEnv", {"task": "block-stacking"}),
+    "neuralprog/OrderFulfillment-v0": (
+        "neuralprog.envs.tabletop.env:TabletopEnv",
+        {"task": "order-fulfillment"},
+    ),
     **{
         f"neuralprog/gym-{name}-v0": ("neuralprog.envs.algorithmic:AlgorithmicEnv", {"task": name})
         for name in REWARD_THRESHOLDS

@@ -19,6 +19,7 @@ class RunResult:
     steps: np.ndarray  # (B,) model steps taken
     halted: np.ndarray  # (B,) True when the run ended by the model's own decision within the budgets
     failure: list[str | None] = field(default_factory=list)  # why a problem did not halt
+    counts: dict[str, np.ndarray] = field(default_factory=dict)  # per-problem event counts (NTP mistakes)
 
 
 class Expects(Protocol):

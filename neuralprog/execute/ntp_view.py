@@ -1,0 +1,88 @@
+"""The NTP trace view: the program tree of one trial, each call with the demonstration frames it was
+handed, then the world's final state; optionally a picture of the table after every API call.
+
+    STACK [0..8]
+      PICK_PLACE [0..4]
+        PICK [0..2]
+          MOVE(2) [0..1]
+          MOVE_GRASP [1..2]
+        ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neuralprog.envs.tabletop import render
+from neuralprog.envs.tabletop.experts import record
+from neuralprog.envs.tabletop.tasks import TabletopTask
+from neuralprog.envs.tabletop.world import KinematicWorld
+from neuralprog.execute.ntp import run
+from neuralprog.models.ntp import NTP
+
+
+def _line(depth: int, program: str, arg: int, scope: tuple[int, int] | None) -> str:
+    call = f"{program}({arg})" if arg >= 0 else program
+    where = f" [{scope[0]}..{scope[1]}]" if scope is not None else ""
+    return "  " * depth + call + where
+
+
+def show(
+    model: NTP,
+    task: TabletopTask,
+    problem: dict,
+    oracle: bool = False,
+    pad: str = "act",
+    out: Callable[[str], None] = print,
+    frames: str | Path | None = None,
+) -> bool:
+    """Print the execution of one trial (the model's, or the expert's with `oracle`); with `frames`,
+    also write a PNG with a top view of the table after every API call. Returns whether it was
+    correct."""
+    primitive = dict(zip(task.programs.names, task.programs.primitive_mask(), strict=True))
+    events: list[Any] = []
+    failure = None
+    if oracle:
+        trace = record(task, [problem])[0]
+        events = list(trace.steps)
+        out(f"the expert's trace (demonstration of {len(trace.spec)} frames)")
+    else:
+        result = run(model, task, [problem], on_event=lambda row, event: events.append(event))
+        failure = result.failure[0]
+    out(f"{task.root} [0..{events[0].scope[1] if events else 0}]")
+    for e in events:
+        if e.next is not None:
+            out(_line(e.depth + 1, e.next, e.arg, e.next_scope))
+    world, snaps, titles = _replay(task, problem, events, primitive)
+    if failure:
+        out(f"did not halt: {failure}")
+    output = task.outputs(world, [problem])[0]
+    correct = failure is None and output == task.expected(problem)
+    out("")
+    out(render.text(world, 0))
+    out(f"output {output}  expected {task.expected(problem)}  {'correct' if correct else 'WRONG'}")
+    if frames is not None:
+        render.pictures(snaps, titles, frames)
+        out(f"pictures of the table after each API call: {frames}")
+    return correct
+
+
+def _replay(
+    task: TabletopTask, problem: dict, events: list[Any], primitive: dict[str, bool]
+) -> tuple[KinematicWorld, list[dict], list[str]]:
+    """Replay the API calls of a run on a fresh world, with a snapshot after each."""
+    world = task.world([problem])
+    snaps, titles = [render.snapshot(world, 0)], ["start"]
+    at = np.zeros(1, dtype=np.int64)
+    for e in events:
+        if e.next is not None and primitive[e.next]:
+            world.apply(
+                at, np.array([task.api_of(e.next)]), task.resolve(world, at, np.array([max(e.arg, 0)]))
+            )
+            snaps.append(render.snapshot(world, 0))
+            titles.append(f"{len(snaps) - 1}: {e.next.lower()}" + (f"({e.arg})" if e.arg >= 0 else ""))
+    return world, snaps, titles
