@@ -87,14 +87,15 @@ def _only(task, name: str | None):
     return task.only(name)
 
 
-def _split(loaded, split: str):
-    """A block-stacking task whose random problems come from one split of the run's protocol."""
+def _split(loaded, split: str | None, noise: float | None):
+    """A block-stacking task whose random problems come from one split of the run's protocol, and whose
+    worlds have placement noise."""
     from neuralprog.envs.tabletop.tasks import BlockStacking
 
     if not isinstance(loaded.task, BlockStacking):
-        raise UserError("--split applies to block-stacking models (seen, unseen or permuted tasks)")
+        raise UserError("--split and --noise apply to block-stacking models")
     train_tasks = int(loaded.payload.get("preset", {}).get("data", {}).get("train_tasks", 1000))
-    return loaded.task.view(split, train_tasks)
+    return loaded.task.view(split, train_tasks, noise)
 
 
 def _sizes(text: str) -> list[int]:
@@ -152,8 +153,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
             _writable(path, what)
     loaded = _load(args.checkpoint, args.device)
     task = _only(loaded.task, args.task)
-    if args.split:
-        task = _split(loaded, args.split)
+    if args.split or args.noise:
+        task = _split(loaded, args.split, args.noise)
     results = []
     for size in sizes:  # one size at a time so the table fills in as results arrive
         results += evaluate(loaded.model, task, [size], args.n, seed=args.seed, batch=args.batch)
@@ -347,6 +348,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
             plot=None,
             task=None,
             split=None,
+            noise=None,
             device=args.device,
         )
     )
@@ -515,6 +517,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["seen", "unseen", "permuted"],
         help="block stacking: draw tasks from the run's training tasks, the held-out ones (default) or "
         "the training towers built in another order; sizes are goals (1-6)",
+    )
+    p.add_argument(
+        "--noise",
+        type=float,
+        help="block stacking: placement noise, the standard deviation (m) of a drop's xy jitter; a block "
+        "more than 2.5 cm off the one beneath topples",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", type=int, default=100, help="problems run in lockstep at once")

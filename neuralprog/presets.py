@@ -308,6 +308,12 @@ class NTPTrainConfig:
     """Gradient norm clip."""
     curriculum: bool = True
     """Draw frames by program in proportion to each program's step error (NPI's adaptive curriculum)."""
+    augment: float = 0.5
+    """Counterfactual observations (not in the paper; 0 turns them off): the chance that the first step
+    of a sub-program call sees the gripper above another object (TabletopTask.relocate), and, in order
+    fulfillment, that PICK and RELEASE see a finished category as a phantom object
+    (OrderFulfillment.phantoms): what they must not depend on, but could from the training tasks
+    alone."""
     eval_every: int = 500
     """Updates between validation runs (trials executed by the interpreter)."""
     validation_problems: int = 100
@@ -490,7 +496,6 @@ for _suffix, (_what, _sizes, _hierarchical) in _NTP_VARIANTS.items():
         f"{_what}; order fulfillment, the 4 covering maps x 500 trials, one object per category",
         data=NTPData(trials_per_task=500, hierarchical=_hierarchical),
         model=_sizes,
-        train=NTPTrainConfig(updates=3000),
     )
 
 
@@ -532,6 +537,7 @@ _POSITIVE = {
 }  # fmt: skip
 _NON_NEGATIVE = {"weight_decay", "lr_min", "entropy_bonus"}
 _FRACTION = {
+    "augment",
     "lr_final",
     "curriculum_hard_fraction",
     "promote_below",

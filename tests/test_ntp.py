@@ -232,13 +232,38 @@ def test_an_untrained_model_never_hangs_and_says_why_it_failed():
             assert result.failure[k]
 
 
-def test_scope_decoding_takes_the_most_likely_start_then_the_most_likely_end_after_it():
-    labels = torch.full((1, 6, 4), -5.0)
-    labels[0, 4, 0], labels[0, 1, 1], labels[0, 5, 1] = 0.0, 0.0, -1.0  # end's best frame precedes start
-    mask = torch.ones(1, 6, dtype=torch.bool)
-    assert decode_scope(labels, mask).tolist() == [[4, 5]]
-    mask[0, 5] = False
-    assert decode_scope(labels, mask).tolist() == [[4, 4]]
+def test_scope_decoding_finds_the_most_likely_contiguous_span():
+    """decode_scope against every span, scored by its frames' labels (Start, End, Inside, Outside)."""
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(50):
+        labels = torch.randn(3, 7, 4, generator=generator).log_softmax(-1)
+        mask = torch.zeros(3, 7, dtype=torch.bool)
+        for r, (a, b) in enumerate([(0, 6), (2, 4), (5, 5)]):
+            mask[r, a : b + 1] = True
+        for r, (p, q) in enumerate(decode_scope(labels, mask).tolist()):
+            frames = mask[r].nonzero().flatten().tolist()
+            spans = [(i, j) for i in frames for j in frames if j > i] or [(frames[0], frames[0])]
+
+            def score(span, r=r, frames=frames):
+                i, j = span
+                parts = [labels[r, i, 0], labels[r, j, 1]]
+                parts += [
+                    labels[r, k, 2] if i < k < j else labels[r, k, 3] for k in frames if k not in (i, j)
+                ]
+                return float(sum(parts))
+
+            assert (p, q) == max(spans, key=score)
+
+
+def test_scope_decoding_does_not_join_two_segments_that_both_look_like_ends():
+    labels = torch.full((1, 9, 4), -4.0)
+    labels[0, 0, 0] = 0.0  # start at 0
+    labels[0, 4, 1] = labels[0, 8, 1] = -0.1  # both 4 and 8 look like ends ...
+    labels[0, 8, 1] = 0.0  # ... 8 slightly more,
+    labels[0, 1:4, 2] = 0.0  # but 1-3 are inside and 5-7 outside
+    labels[0, 5:8, 3] = 0.0
+    labels[0, 4, 3] = labels[0, 8, 3] = -1.0
+    assert decode_scope(labels, torch.ones(1, 9, dtype=torch.bool)).tolist() == [[0, 4]]
 
 
 def test_a_callee_sees_only_the_frames_in_its_scope():
@@ -365,3 +390,79 @@ def test_every_kind_of_bad_grasp_in_one_batch():
     assert world.failed.tolist() == [True, False, True, True]
     assert world.reasons[0] == "grasp while holding object 0"
     assert world.reasons[2] == "grasp container 4" and "above nothing" in world.reasons[3]
+
+
+def test_a_noisy_batch_whose_calls_all_fail_or_go_into_containers():
+    problems = [ORDER.parse({"containers": [0, 1, 2, 3], "seed": s}) for s in range(2)]
+    world = ORDER.world(problems, noise=0.01)
+    world.apply(np.arange(2), np.full(2, MOVE_DROP), np.zeros(2))  # holding nothing: both fail
+    assert world.failed.all()
+
+
+TWO_GOALS = [
+    "data.max_goals=2",
+    "data.trials_per_task=10",
+    "train.updates=600",
+    "train.batch_frames=64",
+    "train.eval_every=200",
+    "train.validation_problems=30",
+    "train.threads=1",
+]
+"""Block stacking on the tasks of at most 2 goals among the 1,000 training tasks (about 100 tasks,
+10 trials each)."""
+
+
+@pytest.fixture(scope="module")
+def two_goal_run(tmp_path_factory):
+    from neuralprog.presets import get_preset, override
+    from neuralprog.train.ntp import train
+
+    preset = override(get_preset("ntp-stacking"), TWO_GOALS)
+    return train(preset, tmp_path_factory.mktemp("ntp") / "two", progress=False, log=lambda _: None)
+
+
+@pytest.mark.slow
+def test_ntp_learns_two_goal_stacking_and_stacks_unseen_towers(two_goal_run):
+    from neuralprog.evaluate import evaluate_set
+    from neuralprog.families import load
+
+    loaded = load(two_goal_run)
+    rng = np.random.default_rng(5)
+    unseen = [t for t in STACK.split("unseen") if sum(len(x) - 1 for x in t) <= 2]
+    problems = [
+        {"towers": unseen[i], "seed": int(rng.integers(2**31))} for i in rng.permutation(len(unseen))[:100]
+    ]
+    result = evaluate_set(loaded.model, STACK, problems)
+    assert result.accuracy >= 0.8, result
+
+
+@pytest.mark.slow
+def test_a_trained_model_hands_each_call_the_right_part_of_a_held_out_demonstration(two_goal_run):
+    from neuralprog.families import load
+
+    loaded = load(two_goal_run)
+    problem = {"towers": [[6, 2], [1, 7]], "seed": 11}  # not a training task: tasks of 2 goals
+    assert [[6, 2], [1, 7]] not in STACK.split("train", 1000) and [[1, 7], [6, 2]] not in STACK.split(
+        "train", 1000
+    )
+    expert = record(STACK, [problem])[0]
+    events = []
+    result = run(loaded.model, STACK, [problem], on_event=lambda row, e: events.append(e))
+    calls = [(e.next, e.next_scope) for e in events if e.next is not None]
+    wanted = [(s.next, s.next_scope) for s in expert.steps if s.next is not None]
+    assert calls == wanted  # every call and every scope handed on, as the expert's
+    assert result.halted[0] and result.outputs[0] == [[1, 7], [6, 2]]
+
+
+@pytest.mark.slow
+def test_same_seed_same_training(tmp_path):
+    from neuralprog import checkpoint
+    from neuralprog.presets import get_preset, override
+    from neuralprog.train.ntp import train
+
+    preset = override(get_preset("ntp-stacking"), [*TWO_GOALS, "train.updates=20", "data.trials_per_task=2"])
+    weights = []
+    for k in range(2):
+        path = train(preset, tmp_path / f"run{k}", progress=False, log=lambda _: None)
+        weights.append(checkpoint.load(path)["model"])
+    assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])

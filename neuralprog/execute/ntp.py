@@ -64,13 +64,13 @@ def run(
     model: NTP,
     task: TabletopTask,
     problems: list[dict],
-    noise: float = 0.0,
+    noise: float | None = None,
     on_event: Callable[[int, Event], None] | None = None,
     world: KinematicWorld | None = None,
 ) -> RunResult:
     """Run every problem in lockstep; `on_event(row, event)` sees every step (for traces). Pass `world`
     to run on worlds built elsewhere (a physics backend); by default the kinematic world of the
-    problems' starts, with `noise` the placement noise."""
+    problems' starts, with `noise` the placement noise (default: the task's)."""
     device = next(model.parameters()).device
     model.eval()
     specs, _ = demonstrations(task, problems)
@@ -78,7 +78,8 @@ def run(
     frames = model.encode(spec).detach()  # (B, L, H)
     world = world if world is not None else task.world(problems, noise=noise)
     names = task.programs.names
-    primitive = torch.tensor(task.programs.primitive_mask(), device=device)
+    primitive = task.programs.primitive_mask()
+    takes_object = torch.tensor([task.takes_object(name) for name in names], device=device)
     root = task.programs.id(task.root)
     stacks = [[Frame(root, (0, int(n) - 1))] for n in lengths.tolist()]
     budgets = np.array([task.step_budget(p) for p in problems])
@@ -108,7 +109,12 @@ def run(
                 [f.state if f.state is not None else torch.zeros(1, h, device=device) for f in tops], 1
             )
         out = model.step(
-            obs, frames[rows], mask, torch.tensor([f.program for f in tops], device=device), state, primitive
+            obs,
+            frames[rows],
+            mask,
+            torch.tensor([f.program for f in tops], device=device),
+            state,
+            takes_object,
         )
         end = out["end"].cpu().numpy()
         chosen = out["program"].cpu().numpy()

@@ -216,12 +216,12 @@ class NTP(nn.Module):
         mask: torch.Tensor,
         program: torch.Tensor,
         state: torch.Tensor | None,
-        primitive: torch.Tensor,
+        takes_object: torch.Tensor,
     ) -> dict[str, Any]:
         """One step of R stack tops: observations (R, F), their specifications' encoded frames (R, L, H)
         and scope masks (R, L), programs (R,), core states ((1, R, H) for a GRU core, else None), and which
-        programs are APIs (n_programs,) bool. Returns end probability, next program, the scope handed on
-        (R, 2) and the object argument (R,) for API calls."""
+        programs take an object argument (n_programs,) bool. Returns end probability, next program, the
+        scope handed on (R, 2) and the object argument (R,; -1 for calls without one)."""
         s = self.encode(obs)  # (R, H)
         p = self.program_embedding(program)
         context = torch.cat([p, s], -1)[:, None]  # (R, 1, P + H)
@@ -234,7 +234,7 @@ class NTP(nn.Module):
         else:
             scope = _bounds(mask)
         arg = self.arg_logits(frames, self._sub_mask(scope, mask), next_program, s).argmax(-1)
-        arg = torch.where(primitive[next_program], arg, torch.full_like(arg, -1))
+        arg = torch.where(takes_object[next_program], arg, torch.full_like(arg, -1))
         return {
             "end": torch.sigmoid(end_logits[:, 0]),
             "program": next_program,
@@ -263,13 +263,29 @@ class NTP(nn.Module):
 
 
 def decode_scope(labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """The paper's decoding: start = argmax P(Start) over the frames in scope, end = argmax P(End) over
-    those from start on. labels (R, L, 4) log-probabilities, mask (R, L) -> (R, 2)."""
-    start = labels[..., START].masked_fill(~mask, float("-inf")).argmax(-1)
-    j = torch.arange(mask.shape[1], device=mask.device)
-    after = mask & (j[None] >= start[:, None])
-    end = labels[..., END].masked_fill(~after, float("-inf")).argmax(-1)
-    return torch.stack([start, end], -1)
+    """The most likely contiguous sub-specification [p, q] under the frames' label probabilities: Start
+    at p, End at q, Inside between, Outside elsewhere in the scope (the paper's maximum contiguous
+    subsequence formulation; taking the two argmaxes alone can join two segments that both end in a
+    likely End). A callee makes at least one API call, so q > p; a one-frame scope passes on its frame.
+    labels (R, L, 4) log-probabilities, mask (R, L) -> (R, 2)."""
+    R, L = mask.shape
+    lp = labels * mask[..., None]  # frames outside the scope count for nothing
+    inside = F.pad(lp[..., INSIDE].cumsum(-1), (1, 0))  # (R, L + 1): inside[k] = sum over frames < k
+    outside = F.pad(lp[..., OUTSIDE].cumsum(-1), (1, 0))
+    p = torch.arange(L, device=mask.device)[:, None]  # (L, 1) start
+    q = torch.arange(L, device=mask.device)[None, :]  # (1, L) end
+    score = (
+        lp[..., START][:, :, None]
+        + lp[..., END][:, None, :]
+        + (inside[:, None, :-1] - inside[:, 1:, None]) * (q > p)  # frames p+1 .. q-1
+        + outside[:, -1, None, None]
+        - (outside[:, None, 1:] - outside[:, :-1, None])  # all outside labels but those of p .. q
+    )  # (R, L, L)
+    valid = mask[:, :, None] & mask[:, None, :] & (q > p)
+    single = mask.sum(-1) == 1
+    valid = valid | (single[:, None, None] & mask[:, :, None] & mask[:, None, :])
+    best = score.masked_fill(~valid, float("-inf")).flatten(1).argmax(-1)
+    return torch.stack([best // L, best % L], -1)
 
 
 def _bounds(mask: torch.Tensor) -> torch.Tensor:

@@ -131,17 +131,26 @@ def to_frames(task: TabletopTask, traces: list[Trace]) -> Frames:
     return out
 
 
-def batch_of(data: Frames, picks: np.ndarray, device: torch.device) -> dict[str, torch.Tensor]:
-    """The tensors of the chosen frames, trimmed to their longest frame and specification."""
+def batch_of(
+    data: Frames,
+    picks: np.ndarray,
+    device: torch.device,
+    augment: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+) -> dict[str, torch.Tensor]:
+    """The tensors of the chosen frames, trimmed to their longest frame and specification; `augment`
+    (program ids (B,), observations (B, T, F)) -> observations varies them for training."""
     steps = int((data.obs[picks] >= 0).sum(1).max())
     trials = data.trial[picks]
     length = int(data.spec_len[trials].max())
     obs_index = data.obs[picks, :steps]
     j = np.arange(length)
     scope = data.scope[picks]
+    obs = data.trial_obs[trials[:, None], obs_index.clip(0)]
+    if augment is not None:
+        obs = augment(data.program[picks], obs)
     arrays = {
         "program": data.program[picks],
-        "obs": data.trial_obs[trials[:, None], obs_index.clip(0)],
+        "obs": obs,
         "spec": data.spec[trials, :length],
         "scope": (j >= scope[:, :1]) & (j <= scope[:, 1:]),
         "valid": obs_index >= 0,
@@ -179,6 +188,12 @@ def losses(model: NTP, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, di
         predicted = out["labels"].argmax(-1)
         right &= ((predicted == labels) | (labels < 0)).all(-1)
     return total, parts, right & valid
+
+
+def _leaf(task: TabletopTask, name: str) -> bool:
+    """A program that calls only the API (PICK, PLACE, RELEASE)."""
+    program = task.programs[name]
+    return not program.primitive and all(task.programs[c].primitive for c in program.calls)
 
 
 def model_config(task: TabletopTask, preset: NTPPreset) -> NTPConfig:
@@ -293,6 +308,18 @@ def _train(
             picks += [by_program[i][rng.integers(len(by_program[i]))] for i in chosen]
         return np.concatenate([np.atleast_1d(p) for p in picks]).astype(np.int64)
 
+    leaves = np.array([_leaf(task, name) for name in task.programs.names])
+    root = task.programs.id(task.root)
+
+    def augment(programs: np.ndarray, obs: np.ndarray) -> np.ndarray:
+        """Counterfactual observations a call must act the same on (see TabletopTask.relocate, phantoms)."""
+        obs = obs.copy()
+        called = programs != root
+        obs[called, 0] = task.relocate(obs[called, 0], rng, cfg.augment)
+        leaf = leaves[programs]
+        obs[leaf] = task.phantoms(obs[leaf], rng, cfg.augment)
+        return obs
+
     bar = Progress(cfg.updates, update, progress, log)
     with open(out_dir / "metrics.jsonl", "a") as metrics:
         try:
@@ -300,7 +327,7 @@ def _train(
                 tick = time.perf_counter()
                 model.train()
                 picks = draw()
-                batch = batch_of(data, picks, dev)
+                batch = batch_of(data, picks, dev, augment if cfg.augment > 0 else None)
                 loss, parts, right = losses(model, batch)
                 if not torch.isfinite(loss):
                     raise TrainingError(

@@ -29,6 +29,8 @@ import numpy as np
 
 from neuralprog.envs.tabletop.world import (
     BLOCK,
+    CLEARANCE,
+    HOLD_DROP,
     MOVE,
     MOVE_DROP,
     MOVE_GRASP,
@@ -109,7 +111,8 @@ class TabletopTask:
     n_objects = 8
     """Values the API's object argument takes."""
     problem_example: str
-    hierarchical: bool = True
+    noise: float = 0.0
+    """Placement noise of this task's worlds: the standard deviation (m) of a drop's xy jitter."""
 
     @cached_property
     def programs(self) -> ProgramSet:
@@ -126,6 +129,41 @@ class TabletopTask:
             *apis,
         )
         return ProgramSet(programs, arg_size=self.n_objects, n_args=1)
+
+    def takes_object(self, program: str) -> bool:
+        """Whether a program's calls carry an object argument (only the API's move does)."""
+        return program == "MOVE"
+
+    def relocate(self, obs: np.ndarray, rng: np.random.Generator, chance: float) -> np.ndarray:
+        """Observations (N, F) of the first step of sub-program calls, each moved with probability
+        `chance` to a world where the gripper hovers above a random shown object instead (what it holds
+        travels with it; a category with nothing left stays GONE). A call's first step must not depend
+        on where its caller left the gripper; trained only on where the expert leaves it, a sub-program
+        can learn otherwise (an order-fulfillment PICK_RELEASE that starts above its own container would
+        return at once)."""
+        n = len(obs)
+        if n == 0:
+            return obs
+        obs = obs.copy()
+        slots = obs[:, : 3 * self.n_objects].reshape(n, self.n_objects, 3)
+        gone = np.all(np.abs(slots - GONE) < 1e-6, axis=-1)
+        held = np.all(np.abs(slots - [0, 0, -HOLD_DROP]) < 1e-6, axis=-1) & (obs[:, -1:] > 0.5)
+        choices = ~gone & ~held
+        move = (rng.random(n) < chance) & choices.any(1)
+        pick = np.argmax(np.where(choices, rng.random(choices.shape), -1.0), axis=1)  # a random shown object
+        lift = np.where(held.any(1), HOLD_DROP + BLOCK / 2, 0.0)
+        shift = slots[np.arange(n), pick] + np.stack(
+            [np.zeros(n), np.zeros(n), CLEARANCE + BLOCK / 2 + lift], 1
+        )
+        moved = np.where(gone[..., None] | held[..., None], slots, slots - shift[:, None])
+        slots[move] = moved[move]
+        obs[:, : 3 * self.n_objects] = slots.reshape(n, -1)
+        return obs
+
+    def phantoms(self, obs: np.ndarray, rng: np.random.Generator, chance: float) -> np.ndarray:
+        """Training observations (..., F) of programs that only call the API, with GONE categories
+        shown as phantom objects (see OrderFulfillment.phantoms); the same observations by default."""
+        return obs
 
     def api_of(self, program: str) -> int:
         return {"MOVE": MOVE, "MOVE_GRASP": MOVE_GRASP, "MOVE_DROP": MOVE_DROP, "MOVE_RELEASE": MOVE_RELEASE}[
@@ -168,10 +206,12 @@ class TabletopTask:
     def layout(self, problem: dict, which: int) -> Layout:
         raise NotImplementedError
 
-    def world(self, problems: list[dict], which: int = 0, noise: float = 0.0) -> KinematicWorld:
+    def world(self, problems: list[dict], which: int = 0, noise: float | None = None) -> KinematicWorld:
         """The worlds of a batch of problems: their trials' starts (which=0) or their demonstrations'
-        (which=1)."""
+        (which=1), with the task's placement noise unless `noise` says otherwise. Demonstrations are
+        always made without noise."""
         layouts = [self.layout(p, which) for p in problems]
+        noise = (self.noise if which == 0 else 0.0) if noise is None else noise
         return KinematicWorld(layouts, noise=noise, seeds=[p["seed"] for p in problems])
 
     def observe(self, world: KinematicWorld) -> np.ndarray:
@@ -218,17 +258,24 @@ class BlockStacking(TabletopTask):
     root, middle, second, last_api = "STACK", "PICK_PLACE", "PLACE", MOVE_DROP
     problem_example = '{"towers": [[0, 3], [5, 1, 2]], "seed": 7}'
 
-    def __init__(self, sample_split: str = "unseen", train_tasks: int = 1000):
+    def __init__(self, sample_split: str = "unseen", train_tasks: int = 1000, noise: float = 0.0):
         self.sample_split = sample_split
         """The split `sample` draws tasks from."""
         self.train_tasks = train_tasks
         """Training tasks of the run whose splits these are."""
+        if not 0 <= noise < BLOCK:
+            raise ValueError(f"placement noise must be in [0, {BLOCK}) m, got {noise}")
+        self.noise = noise
         self._splits: dict[tuple[str, int], list] = {}
 
-    def view(self, split: str, train_tasks: int) -> BlockStacking:
-        """The same task, drawing random problems from another split."""
+    def view(
+        self, split: str | None = None, train_tasks: int | None = None, noise: float | None = None
+    ) -> BlockStacking:
+        """The same task, drawing random problems from another split, or with placement noise."""
+        split = self.sample_split if split is None else split
+        train_tasks = self.train_tasks if train_tasks is None else train_tasks
         self.split(split, train_tasks)  # a bad split or size fails here
-        return BlockStacking(split, train_tasks)
+        return BlockStacking(split, train_tasks, self.noise if noise is None else noise)
 
     def parse(self, problem: Any) -> dict:
         if not isinstance(problem, dict) or "towers" not in problem:
@@ -443,6 +490,25 @@ class OrderFulfillment(TabletopTask):
             d = np.where(mine, dist, np.inf)
             nearest[:, c] = np.where(mine.any(1), d.argmin(1), -1)
         return nearest
+
+    def phantoms(self, obs: np.ndarray, rng: np.random.Generator, chance: float) -> np.ndarray:
+        """A category with nothing left shows GONE; trained on one object per category, PICK and RELEASE
+        would learn to end when their category turns GONE, which never happens while more objects of it
+        wait. So in their training observations each GONE category shows, with probability `chance`, a
+        phantom object at a random free place on the table instead (placed relative to the gripper,
+        which the first container's offset locates to within 2 cm)."""
+        if obs.size == 0:
+            return obs
+        obs = obs.copy()
+        slots = obs[..., : 3 * N_CATEGORIES].reshape(*obs.shape[:-1], N_CATEGORIES, 3)
+        gone = np.all(np.abs(slots - GONE) < 1e-6, axis=-1) & (rng.random(slots.shape[:-1]) < chance)
+        gripper = np.array([0.0, 0.8, BLOCK / 2]) - obs[..., 3 * N_CATEGORIES : 3 * N_CATEGORIES + 3]
+        table = np.concatenate(
+            [rng.uniform(0, 0.6, (*slots.shape[:-1], 2)), np.full((*slots.shape[:-1], 1), BLOCK / 2)], -1
+        )
+        slots[gone] = (table - gripper[..., None, :])[gone]
+        obs[..., : 3 * N_CATEGORIES] = slots.reshape(*obs.shape[:-1], -1)
+        return obs
 
     def _containers(self, world: KinematicWorld) -> np.ndarray:
         """(B, containers): the world index of each container (the last objects of each layout)."""

@@ -222,7 +222,7 @@ class KinematicWorld:
         rows, held, dst_blocks = rows[~into], held[~into], dst[~into]
         beneath, _ = self._tops(rows, dst_blocks)
         jitter = np.zeros((len(rows), 2))
-        if self.noise > 0:  # each world draws from its own generator: a world's fate is its own
+        if self.noise > 0 and len(rows):  # each world draws from its own generator: a world's fate is its own
             jitter = np.stack([self.rngs[row].normal(0.0, self.noise, 2) for row in rows.tolist()]).reshape(
                 -1, 2
             )
