@@ -28,7 +28,7 @@ from pathlib import Path
 
 import common
 import numpy as np
-from common import CHECKPOINT_NAME, checkpoint, evaluate_set, get_task, info, load, obtain
+from common import checkpoint, evaluate_set, get_task, info, load, obtain
 
 MODELS = {
     "ntp": "NTP",
@@ -197,7 +197,7 @@ def main() -> None:
     picture = common.output(args, None, ".png")
     plot(fig5, fig6, picture)
     info(f"plot: {picture}")
-    common.record(args, {"fig5": fig5, "fig6": fig6}, checkpoint_name=CHECKPOINT_NAME)
+    common.record(args, {"fig5": fig5, "fig6": fig6, "plot": picture})
 
 
 if __name__ == "__main__":

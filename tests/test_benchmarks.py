@@ -18,6 +18,7 @@ FIGURES = {
     "addition_training": {"rows"},
     "multitask_table1": {"accuracy", "seconds", "test_sizes", "paper"},
     "npi_presets": {"rows"},
+    "ntp_figures": {"fig5", "fig6", "plot"},
     "rlntm_speed": {"rows"},
     "rlntm_table4": {"runs", "unfinished", "summary"},
     "sort_generalization": {"lengths", "models", "plot"},

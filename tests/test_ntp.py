@@ -244,7 +244,7 @@ def test_scope_decoding_finds_the_most_likely_contiguous_span():
             frames = mask[r].nonzero().flatten().tolist()
             spans = [(i, j) for i in frames for j in frames if j > i] or [(frames[0], frames[0])]
 
-            def score(span, r=r, frames=frames):
+            def score(span, r=r, frames=frames, labels=labels):
                 i, j = span
                 parts = [labels[r, i, 0], labels[r, j, 1]]
                 parts += [
