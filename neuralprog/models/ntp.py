@@ -268,7 +268,7 @@ def decode_scope(labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     subsequence formulation; taking the two argmaxes alone can join two segments that both end in a
     likely End). A callee makes at least one API call, so q > p; a one-frame scope passes on its frame.
     labels (R, L, 4) log-probabilities, mask (R, L) -> (R, 2)."""
-    R, L = mask.shape
+    L = mask.shape[1]
     lp = labels * mask[..., None]  # frames outside the scope count for nothing
     inside = F.pad(lp[..., INSIDE].cumsum(-1), (1, 0))  # (R, L + 1): inside[k] = sum over frames < k
     outside = F.pad(lp[..., OUTSIDE].cumsum(-1), (1, 0))
