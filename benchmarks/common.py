@@ -33,11 +33,16 @@ from typing import Any
 import torch
 
 from neuralprog import checkpoint, families
+from neuralprog.envs.tabletop.experts import record as record_traces
+from neuralprog.envs.tabletop.experts import run_expert
+from neuralprog.envs.tabletop.world import MOVE, MOVE_DROP, MOVE_GRASP
 from neuralprog.evaluate import SizeResult, evaluate, evaluate_set
 from neuralprog.execute import run
+from neuralprog.execute.ntp import run as run_ntp
 from neuralprog.frames import FrameData, batch_loss
 from neuralprog.models.baselines import Seq2Seq
 from neuralprog.models.npi import NPI, step_losses
+from neuralprog.models.ntp import NTP
 from neuralprog.multitask import MultiTask
 from neuralprog.presets import PRESETS, Preset, RLNTMPreset, Seq2SeqPreset, get_preset, override
 from neuralprog.registry import get_task, tape_task
@@ -46,12 +51,19 @@ from neuralprog.traces import frames, generate
 from neuralprog.train import reinforce, supervised
 from neuralprog.train.common import CHECKPOINT_NAME
 from neuralprog.train.extend import ExtendConfig, extend
+from neuralprog.train.ntp import batch_of, to_frames, training_problems
+from neuralprog.train.ntp import losses as ntp_losses
+from neuralprog.train.ntp import model_config as ntp_model_config
 from neuralprog.train.supervised import build_model
 from neuralprog.verify import verify
 
 __all__ = [
     "CHECKPOINT_NAME",
+    "MOVE",
+    "MOVE_DROP",
+    "MOVE_GRASP",
     "NPI",
+    "NTP",
     "PRESETS",
     "RESULTS",
     "ExtendConfig",
@@ -65,6 +77,7 @@ __all__ = [
     "Task",
     "accuracy",
     "batch_loss",
+    "batch_of",
     "build_model",
     "checkpoint",
     "evaluate",
@@ -77,19 +90,26 @@ __all__ = [
     "info",
     "load",
     "machine",
+    "ntp_losses",
+    "ntp_model_config",
     "obtain",
     "override",
     "parse",
     "plot",
     "preset",
     "record",
+    "record_traces",
     "reinforce",
     "run",
+    "run_expert",
+    "run_ntp",
     "scratch",
     "step_losses",
     "supervised",
     "table",
     "tape_task",
+    "to_frames",
+    "training_problems",
     "verify",
     "write_json",
 ]

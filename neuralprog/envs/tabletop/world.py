@@ -51,19 +51,33 @@ class Layout:
 
 
 class Backend(Protocol):
-    """A batch of tabletop worlds that API calls act on (the kinematic world, MuJoCo)."""
+    """A batch of tabletop worlds that API calls act on: what the tasks, the expert and the interpreter
+    read and call (the kinematic world here; a physics backend implements the same)."""
 
     batch_size: int
+    n_objects: np.ndarray  # (B,) objects in each world (padding beyond)
+    containers: np.ndarray  # (B, N) bool
+    category: np.ndarray  # (B, N) object categories, -1 for none
     positions: np.ndarray  # (B, N, 3) object centres
     gripper: np.ndarray  # (B, 3)
     held: np.ndarray  # (B,) the held object, -1 when empty
+    target: np.ndarray  # (B,) the object of the last move, -1 before any
     inside: np.ndarray  # (B, N) the container each object was released into, -1 when none
+    last_released: np.ndarray  # (B,) the object let go of last
     failed: np.ndarray  # (B,) bool
     reasons: list[str | None]  # why each failed world failed
     toppled: np.ndarray  # (B,) blocks that fell off a tower
 
     def apply(self, rows: np.ndarray, api: np.ndarray, target: np.ndarray) -> None:
         """API call api[k] (MOVE...MOVE_RELEASE) with object argument target[k] in world rows[k]."""
+        ...
+
+    def above(self, row: int, obj: int) -> list[int]:
+        """The objects stacked on obj, bottom-up."""
+        ...
+
+    def towers(self, row: int, n_blocks: int) -> list[list[int]]:
+        """The towers standing among the first n_blocks objects, bottom-up, sorted."""
         ...
 
 
