@@ -138,7 +138,7 @@ def run(
                         int(api_calls[r]),
                         float(end[k]),
                         nxt,
-                        int(arg[k]),
+                        -1 if returns else int(arg[k]),
                         None if returns else (int(sub[k, 0]), int(sub[k, 1])),
                     ),
                 )
