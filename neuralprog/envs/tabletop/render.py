@@ -69,9 +69,9 @@ def snapshot(world: KinematicWorld, row: int) -> dict:
     }
 
 
-def pictures(snapshots: list[dict], titles: list[str], path: str | Path, columns: int = 5) -> None:
-    """One PNG: a top view of the table per snapshot, in a grid. Blocks carry their index and, when
-    stacked, their level (1 = on the table); containers are grey; the gripper is a cross."""
+def pictures(snapshots: list[dict], titles: list[str], path: str | Path, columns: int = 4) -> None:
+    """One PNG: per snapshot, a top view (blocks labelled index:level when stacked, containers grey, the
+    gripper a cross, a held object starred) and a side view (x against height), in a grid."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -79,10 +79,14 @@ def pictures(snapshots: list[dict], titles: list[str], path: str | Path, columns
     from matplotlib.patches import Rectangle
 
     rows = (len(snapshots) + columns - 1) // columns
-    fig, axes = plt.subplots(rows, columns, figsize=(2.0 * columns, 2.3 * rows), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, 2 * columns, figsize=(3.0 * columns, 1.9 * rows), squeeze=False,
+        gridspec_kw={"width_ratios": [1.0, 0.8] * columns},
+    )  # fmt: skip
     for ax in axes.flat:
         ax.axis("off")
-    for ax, snap, title in zip(axes.flat, snapshots, titles, strict=False):
+    for k, (snap, title) in enumerate(zip(snapshots, titles, strict=True)):
+        top, side = axes[k // columns, 2 * (k % columns)], axes[k // columns, 2 * (k % columns) + 1]
         p = snap["positions"]
         n_bins = int(snap["containers"].sum())
         for i in np.argsort(p[:, 2]).tolist():
@@ -99,15 +103,21 @@ def pictures(snapshots: list[dict], titles: list[str], path: str | Path, columns
                 label = "" if cat >= 0 else (str(i) if level == 1 else f"{i}:{level}")
                 if i == snap["held"]:
                     label = f"{label or cat}*"
-            ax.add_patch(
+            top.add_patch(
                 Rectangle((x - size / 2, y - size / 2), size, size, color=colour, ec="black", lw=0.5)
             )
+            side.add_patch(
+                Rectangle((x - BLOCK / 2, z - BLOCK / 2), BLOCK, BLOCK, color=colour, ec="black", lw=0.5)
+            )
             if label:
-                ax.text(x, y, label, ha="center", va="center", fontsize=6)
-        gx, gy, _ = snap["gripper"]
-        ax.plot([gx], [gy], "k+", ms=9)
-        ax.set(xlim=(-0.08, 0.72), ylim=(-0.08, 0.88 if n_bins else 0.4), aspect="equal")
-        ax.set_title(title, fontsize=7)
+                top.text(x, y, label, ha="center", va="center", fontsize=5)
+        gx, gy, gz = snap["gripper"]
+        top.plot([gx], [gy], "k+", ms=8)
+        side.plot([gx, gx], [gz, gz + 0.06], "k-", lw=2)
+        top.set(xlim=(-0.08, 0.72), ylim=(-0.08, 0.88 if n_bins else 0.4), aspect="equal")
+        side.set(xlim=(-0.08, 0.72), ylim=(0, 0.55), aspect="equal")
+        top.set_title(title, fontsize=7)
+        side.set_title("side", fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
