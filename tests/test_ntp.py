@@ -496,3 +496,15 @@ def test_bad_eval_options_for_ntp(ordering_run, capsys):
         STACK.view("tested", 50)
     with pytest.raises(ValueError, match="train_tasks"):
         STACK.view("seen", 5000)
+
+
+def test_a_batch_of_frames_that_only_return_trains_on_the_end_flag_alone():
+    from neuralprog.train.ntp import batch_of, losses
+
+    data = to_frames(STACK, record(STACK, [{"towers": [[0, 1]], "seed": 0}]))
+    returning = np.flatnonzero((data.next_program < 0).all(1) & (data.obs >= 0).any(1))
+    if len(returning) == 0:  # every frame calls something: make one that only returns
+        data.next_program[0], data.next_scope[0], data.arg[0] = -1, -1, -1
+        returning = np.array([0])
+    loss, parts, _ = losses(_model(STACK), batch_of(data, returning, torch.device("cpu")))
+    assert torch.isfinite(loss) and set(parts) == {"end"}

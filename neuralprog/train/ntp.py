@@ -167,11 +167,14 @@ def losses(model: NTP, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, di
     out = model(batch)
     valid, calls = batch["valid"], batch["next_program"] >= 0
     end_loss = F.binary_cross_entropy_with_logits(out["end"][valid], batch["end"][valid].float())
-    program_loss = F.cross_entropy(out["program"][calls], batch["next_program"][calls])
     right = (out["end"] > 0) == batch["end"]
     right &= ~calls | (out["program"].argmax(-1) == batch["next_program"])
-    parts = {"end": end_loss.item(), "program": program_loss.item()}
-    total = end_loss + program_loss
+    parts = {"end": end_loss.item()}
+    total = end_loss
+    if calls.any():  # a batch of frames that all return at once has no call to learn
+        program_loss = F.cross_entropy(out["program"][calls], batch["next_program"][calls])
+        total = total + program_loss
+        parts["program"] = program_loss.item()
     if "arg" in out:
         target = batch["arg"][batch["arg"] >= 0]
         arg_loss = F.cross_entropy(out["arg"], target)
@@ -180,7 +183,7 @@ def losses(model: NTP, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, di
         arg_right = torch.ones_like(right)
         arg_right[batch["arg"] >= 0] = out["arg"].argmax(-1) == target
         right &= arg_right
-    if "labels" in out:
+    if "labels" in out and calls.any():
         labels = scope_labels(batch["next_scope"], batch["scope"])
         label_loss = F.cross_entropy(out["labels"].flatten(0, 2), labels.flatten(), ignore_index=-100)
         total = total + label_loss
