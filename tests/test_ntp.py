@@ -403,6 +403,7 @@ TWO_GOALS = [
     "data.max_goals=2",
     "data.trials_per_task=20",
     "train.lr=2e-3",
+    "train.augment=0.5",
     "train.updates=1500",
     "train.eval_every=250",
     "train.validation_problems=50",
