@@ -294,8 +294,8 @@ class NTPSizes:
 class NTPTrainConfig:
     """How an NTP preset trains: Adam over batches of call frames drawn by the adaptive curriculum."""
 
-    updates: int = 4000
-    """Maximum number of updates."""
+    updates: int = 6000
+    """Maximum number of updates (the learning rate's cosine decay spans them)."""
     batch_frames: int = 128
     """Call frames per update."""
     lr: float = 1e-3
@@ -501,7 +501,7 @@ for _suffix, (_what, _sizes, _hierarchical) in _NTP_VARIANTS.items():
         model=_sizes,
         # Validation (one object per category, training maps) is perfect long before the model is
         # robust to more objects and to unseen maps: train the whole budget.
-        train=NTPTrainConfig(updates=6000, stop_after_perfect=0),
+        train=NTPTrainConfig(stop_after_perfect=0),
     )
 
 
