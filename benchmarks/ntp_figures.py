@@ -12,6 +12,7 @@ same for `ntp-ordering`): the same encoder sizes, training budget and curriculum
     python benchmarks/ntp_figures.py                        # both figures, every model (hours on 2 cores)
     python benchmarks/ntp_figures.py --figures 6            # order fulfillment only
     python benchmarks/ntp_figures.py --models ntp,flat --sizes 100,1000
+    python benchmarks/ntp_figures.py --report               # the figures of the finished runs only
     python benchmarks/ntp_figures.py --quick                # tiny runs: checks in seconds that it runs
 
 Runs live in `--workdir` (default runs/ntp-figures): a finished run of the same preset is reused, an
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import common
@@ -39,9 +41,12 @@ MODELS = {
 }
 SUFFIX = {"ntp": "", "noscope": "-noscope", "gru": "-gru", "flat": "-flat", "flat-gru": "-flat-gru"}
 SPLITS = ("seen", "unseen", "permuted")
+UNFINISHED: list[str] = []
+"""With --report: the runs left out because they have not finished."""
 OBJECTS_PER_CATEGORY = (1, 2, 5, 10)  # 4, 8, 20 and 40 objects
 
 QUICK = {
+    "report": False,
     "models": "ntp,flat",
     "sizes": "50",
     "trials": 6,
@@ -66,9 +71,17 @@ def point(run_dir: Path, name: str, compute) -> dict:
     return result
 
 
-def train(preset_name: str, assignments: list[str], run_dir: Path) -> tuple[Path, dict]:
+def train(preset_name: str, assignments: list[str], run_dir: Path, report: bool) -> tuple[Path, dict] | None:
+    """The run's checkpoint and training figures; with `report`, None for a run not finished (it is
+    listed as unfinished, not trained)."""
     chosen = common.preset(preset_name, assignments)
     started = time.perf_counter()
+    if report:
+        done = run_dir / "checkpoint.pt"
+        same = done.exists() and checkpoint.load(done).get("preset") == json.loads(json.dumps(asdict(chosen)))
+        if not (same and checkpoint.load(done).get("finished")):
+            UNFINISHED.append(str(run_dir))
+            return None
     path = obtain(chosen, run_dir, info)
     payload = checkpoint.load(path)
     return path, {
@@ -85,7 +98,10 @@ def figure5(args: argparse.Namespace, workdir: Path) -> list[dict]:
         for size in args.sizes:
             name = f"ntp-stacking{SUFFIX[model]}"
             run_dir = workdir / "fig5" / f"{name}-tasks{size}"
-            path, trained = train(name, [*args.set, f"data.train_tasks={size}"], run_dir)
+            trained_run = train(name, [*args.set, f"data.train_tasks={size}"], run_dir, args.report)
+            if trained_run is None:
+                continue
+            path, trained = trained_run
             net, _, _ = load(path)
             for split in SPLITS:
                 problems = stacking.test_trials(split, size, args.trials, seed=1)
@@ -107,7 +123,10 @@ def figure6(args: argparse.Namespace, workdir: Path) -> list[dict]:
     for model in args.models:
         name = f"ntp-ordering{SUFFIX[model]}"
         run_dir = workdir / "fig6" / name
-        path, trained = train(name, args.set, run_dir)
+        trained_run = train(name, args.set, run_dir, args.report)
+        if trained_run is None:
+            continue
+        path, trained = trained_run
         net, _, _ = load(path)
         for per_category in OBJECTS_PER_CATEGORY:
             rng = np.random.default_rng([1, per_category])
@@ -162,6 +181,11 @@ def main() -> None:
     parser.add_argument("--sizes", default="50,100,200,400,700,1000", help="Fig. 5 training-task counts")
     parser.add_argument("--trials", type=int, default=500, help="test trials per point")
     parser.add_argument("--workdir", default="runs/ntp-figures", help="runs are kept and reused here")
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help="train nothing: the figures of the finished runs, the others listed",
+    )
     parser.add_argument("--set", action="append", default=[], metavar="[PRESET:]SECTION.FIELD=VALUE")
     args = common.parse(parser, QUICK)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -197,7 +221,9 @@ def main() -> None:
     picture = common.output(args, None, ".png")
     plot(fig5, fig6, picture)
     info(f"plot: {picture}")
-    common.record(args, {"fig5": fig5, "fig6": fig6, "plot": picture})
+    if UNFINISHED:
+        info(f"not finished (left out): {', '.join(UNFINISHED)}")
+    common.record(args, {"fig5": fig5, "fig6": fig6, "plot": picture, "unfinished": UNFINISHED})
 
 
 if __name__ == "__main__":
