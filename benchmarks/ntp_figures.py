@@ -156,6 +156,9 @@ def plot(fig5: list[dict], fig6: list[dict], path: Path) -> None:
             if mine:
                 ax.plot([a for a, _ in mine], [100 * b for _, b in mine], "o-", label=model, ms=3)
         ax.set_xscale("log")
+        ticks = sorted({r[x] for r in rows})
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.minorticks_off()
         ax.set_ylim(-2, 102)
         ax.set_xlabel("training tasks" if x == "train_tasks" else "objects")
         ax.set_title(f"block stacking, {title} tasks" if x == "train_tasks" else title, fontsize=9)
