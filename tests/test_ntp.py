@@ -509,3 +509,27 @@ def test_a_batch_of_frames_that_only_return_trains_on_the_end_flag_alone():
         returning = np.array([0])
     loss, parts, _ = losses(_model(STACK), batch_of(data, returning, torch.device("cpu")))
     assert torch.isfinite(loss) and set(parts) == {"end"}
+
+
+def test_the_expert_makes_no_wrong_pick_or_place_and_a_wrong_drop_is_counted():
+    for task, problems in (
+        (STACK, STACK.trials(STACK.task_set[:100], 1, 4)),
+        (ORDER, [ORDER.sample(np.random.default_rng(i), 3) for i in range(20)]),
+    ):
+        for trace in record(task, problems):
+            world = task.world([trace.problem])
+            at = np.zeros(1, dtype=np.int64)
+            for s in trace.steps:
+                if s.next is not None and task.programs[s.next].primitive:
+                    api = task.api_of(s.next)
+                    world.apply(at, np.array([api]), task.resolve(world, at, np.array([max(s.arg, 0)])))
+                    assert task.judge(world, 0, api, trace.problem) is None
+    problem = {"towers": [[0, 1]], "seed": 0}
+    world = STACK.world([problem])
+    at = np.zeros(1, dtype=np.int64)
+    calls = [(MOVE, 2), (MOVE_GRASP, 0), (MOVE, 0), (MOVE_DROP, 0)]  # block 2 is no goal's block
+    verdicts = []
+    for api, obj in calls:
+        world.apply(at, np.array([api]), np.array([obj]))
+        verdicts.append(STACK.judge(world, 0, api, problem))
+    assert verdicts == [None, "wrong_pick", None, "wrong_place"]
