@@ -408,18 +408,24 @@ def cmd_data(args: argparse.Namespace) -> None:
     if _tabletop(args.task):
         return _tabletop_data(args)
     task = program_task(args.task)
-    try:
-        lo, _, hi = args.lengths.partition(":")
-        sizes = list(range(int(lo), int(hi or lo) + 1))
-    except ValueError:
-        raise UserError(f"bad --lengths {args.lengths!r}; use LO:HI such as 1:20") from None
-    if not sizes or sizes[0] < 1 or args.per_length < 1:
-        raise UserError("lengths must be at least 1 and --per-length at least 1")
+    sizes = _size_range(args, "1:20")
     out = _writable(args.out, "--out", force=args.force)
     traces = generate(task, sizes, args.per_length, seed=args.seed)
     write_traces(out, traces)
     _info(f"{len(traces)} traces, {sum(len(t.steps) for t in traces)} steps")
     print(out)
+
+
+def _size_range(args: argparse.Namespace, example: str) -> list[int]:
+    """`data`'s --lengths LO:HI as a list of sizes, checked with --per-length."""
+    try:
+        lo, _, hi = args.lengths.partition(":")
+        sizes = list(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise UserError(f"bad --lengths {args.lengths!r}; use LO:HI such as {example}") from None
+    if not sizes or sizes[0] < 1 or args.per_length < 1:
+        raise UserError("lengths must be at least 1 and --per-length at least 1")
+    return sizes
 
 
 def _tabletop(name: str) -> bool:
@@ -441,13 +447,7 @@ def _tabletop_data(args: argparse.Namespace) -> None:
     preset = PRESETS.get(args.task)
     hierarchical = preset.data.hierarchical if isinstance(preset, NTPPreset) else True
     task = tabletop_task(preset.task if isinstance(preset, NTPPreset) else args.task)
-    try:
-        lo, _, hi = args.lengths.partition(":")
-        sizes = list(range(int(lo), int(hi or lo) + 1))
-    except ValueError:
-        raise UserError(f"bad --lengths {args.lengths!r}; use LO:HI such as 2:4") from None
-    if not sizes or sizes[0] < 1 or args.per_length < 1:
-        raise UserError("lengths must be at least 1 and --per-length at least 1")
+    sizes = _size_range(args, "2:4")
     out = _writable(args.out, "--out", force=args.force)
     rng = np.random.default_rng(args.seed)
     problems = [task.sample(rng, size) for size in sizes for _ in range(args.per_length)]
