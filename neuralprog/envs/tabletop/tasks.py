@@ -19,6 +19,7 @@ expert's run of the same task from layout (seed, 1), unless the problem brings i
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 from functools import cached_property
@@ -50,6 +51,7 @@ TASK_SET_SIZE = 2000
 TRAINING_SIZES = (50, 100, 200, 400, 700, 1000)
 """Training-set sizes of the block-stacking protocol (nested: the first N of the training pool)."""
 SEED_LIMIT = 2**31
+BACKENDS = ("kinematic", "mujoco")
 
 
 def _api_programs(release: bool) -> tuple[Program, ...]:
@@ -113,6 +115,20 @@ class TabletopTask:
     problem_example: str
     noise: float = 0.0
     """Placement noise of this task's worlds: the standard deviation (m) of a drop's xy jitter."""
+    backend: str = "kinematic"
+    """What simulates this task's worlds: kinematic (exact and instant) or mujoco (physics)."""
+    video: bool = False
+    """Read demonstrations off rendered video with the colour detector (mujoco backend only)."""
+
+    def using(self, backend: str = "kinematic", video: bool = False) -> TabletopTask:
+        """The same task in another backend, optionally with its demonstrations given as video."""
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; use {' or '.join(BACKENDS)}")
+        if video and backend != "mujoco":
+            raise ValueError("video demonstrations are rendered in physics: they need the mujoco backend")
+        task = copy.copy(self)
+        task.backend, task.video = backend, video
+        return task
 
     @cached_property
     def programs(self) -> ProgramSet:
@@ -212,7 +228,12 @@ class TabletopTask:
         always made without noise."""
         layouts = [self.layout(p, which) for p in problems]
         noise = (self.noise if which == 0 else 0.0) if noise is None else noise
-        return KinematicWorld(layouts, noise=noise, seeds=[p["seed"] for p in problems])
+        seeds = [p["seed"] for p in problems]
+        if self.backend == "mujoco":
+            from neuralprog.envs.tabletop.physics import MujocoWorld  # MuJoCo is an optional dependency
+
+            return MujocoWorld(layouts, noise=noise, seeds=seeds)
+        return KinematicWorld(layouts, noise=noise, seeds=seeds)
 
     def observe(self, world: KinematicWorld) -> np.ndarray:
         """(B, 26) float32: each task object's xyz relative to the gripper, then one-hot (open, holding)."""
@@ -275,7 +296,8 @@ class BlockStacking(TabletopTask):
         split = self.sample_split if split is None else split
         train_tasks = self.train_tasks if train_tasks is None else train_tasks
         self.split(split, train_tasks)  # a bad split or size fails here
-        return BlockStacking(split, train_tasks, self.noise if noise is None else noise)
+        view = BlockStacking(split, train_tasks, self.noise if noise is None else noise)
+        return view.using(self.backend, self.video)
 
     def parse(self, problem: Any) -> dict:
         if not isinstance(problem, dict) or "towers" not in problem:

@@ -67,6 +67,7 @@ class Backend(Protocol):
     failed: np.ndarray  # (B,) bool
     reasons: list[str | None]  # why each failed world failed
     toppled: np.ndarray  # (B,) blocks that fell off a tower
+    knocked: np.ndarray  # (B,) calls that knocked a block off a tower (physics only; zeros otherwise)
 
     def apply(self, rows: np.ndarray, api: np.ndarray, target: np.ndarray) -> None:
         """API call api[k] (MOVE...MOVE_RELEASE) with object argument target[k] in world rows[k]."""
@@ -82,7 +83,13 @@ class Backend(Protocol):
 
 
 class KinematicWorld:
-    """A batch of tabletop worlds with kinematic (exact, instant) API calls; see the module docstring."""
+    """A batch of tabletop worlds with kinematic (exact, instant) API calls; see the module docstring.
+
+    The rules (which calls fail, and why) live in `apply` and its checks; the motion of a valid call in
+    three hooks, `_travel`, `_attach` and `_release`, which a physics backend overrides."""
+
+    resting_tolerance = 1e-6
+    """How far (m) a block's centre may be from exactly one block above another's and still rest on it."""
 
     def __init__(self, layouts: list[Layout], noise: float = 0.0, seeds: list[int] | None = None):
         if not layouts:
@@ -107,6 +114,8 @@ class KinematicWorld:
         self.failed = np.zeros(b, dtype=bool)
         self.reasons: list[str | None] = [None] * b
         self.toppled = np.zeros(b, dtype=np.int64)
+        self.knocked = np.zeros(b, dtype=np.int64)
+        """Calls that knocked a block off a tower: never here (a drop moves only the dropped block)."""
         self.last_released = np.full(b, -1, dtype=np.int64)
         """The object each world let go of last."""
         self.noise = noise
@@ -127,7 +136,7 @@ class KinematicWorld:
         current = obj
         while True:
             on = free & (np.abs(p[:, :2] - p[current, :2]).max(axis=1) < BLOCK / 2)
-            on &= np.abs(p[:, 2] - p[current, 2] - BLOCK) < 1e-6
+            on &= np.abs(p[:, 2] - p[current, 2] - BLOCK) < self.resting_tolerance
             if self.containers[row, current] or not on.any():
                 return chain
             current = int(np.flatnonzero(on)[0])
@@ -150,7 +159,7 @@ class KinematicWorld:
         for _ in range(p.shape[1]):
             base = p[k, current]  # (R, 3)
             on = free & (np.abs(p[..., :2] - base[:, None, :2]).max(-1) < BLOCK / 2)
-            on &= (np.abs(p[..., 2] - base[:, None, 2] - BLOCK) < 1e-6) & active[:, None]
+            on &= (np.abs(p[..., 2] - base[:, None, 2] - BLOCK) < self.resting_tolerance) & active[:, None]
             active = on.any(1)
             if not active.any():
                 break
@@ -194,10 +203,16 @@ class KinematicWorld:
         top, _ = self._tops(rows, objs)
         lift = np.where(held >= 0, HOLD_DROP + BLOCK / 2, 0.0)
         self.target[rows] = objs
-        self.gripper[rows, :2] = self.positions[rows, objs, :2]
-        self.gripper[rows, 2] = self.positions[rows, top, 2] + BLOCK / 2 + CLEARANCE + lift
+        goal = self.positions[rows, objs].copy()
+        goal[:, 2] = self.positions[rows, top, 2] + BLOCK / 2 + CLEARANCE + lift
+        self._travel(rows, goal)
+
+    def _travel(self, rows: np.ndarray, goal: np.ndarray) -> None:
+        """Take the grippers of these worlds to goal (R, 3), with what they hold."""
+        self.gripper[rows] = goal
+        held = self.held[rows]
         holding = held >= 0  # a grasp is rigid: the held object travels with the gripper
-        self.positions[rows[holding], held[holding]] = self.gripper[rows[holding]] - [0, 0, HOLD_DROP]
+        self.positions[rows[holding], held[holding]] = goal[holding] - [0, 0, HOLD_DROP]
 
     def _grasp(self, rows: np.ndarray, _: np.ndarray) -> None:
         bad = self.held[rows] >= 0
@@ -217,7 +232,10 @@ class KinematicWorld:
             rows[covered],
             lambda row: f"grasp object {self.target[row]}, which has object {blockers[row]} on it",
         )
-        rows, objs = rows[~covered], objs[~covered]
+        self._attach(rows[~covered], objs[~covered])
+
+    def _attach(self, rows: np.ndarray, objs: np.ndarray) -> None:
+        """Reach down from above these free objects and attach each to its gripper."""
         self.held[rows] = objs
         self.positions[rows, objs] = self.gripper[rows] - [0, 0, HOLD_DROP]
 
@@ -226,8 +244,12 @@ class KinematicWorld:
         bad = held < 0
         names = dict(zip(rows[bad].tolist(), api[bad].tolist(), strict=True))
         self._fail(rows[bad], lambda row: f"{API_NAMES[names[row]]} while holding nothing")
-        rows, held = rows[~bad], held[~bad]
-        done, dst = rows, self.target[rows]
+        self._release(rows[~bad], held[~bad], self.target[rows[~bad]])
+
+    def _release(self, rows: np.ndarray, held: np.ndarray, dst: np.ndarray) -> None:
+        """Lower each held object onto its target's column (or into the target container), let go and
+        rise clear."""
+        done = rows
         self.held[rows] = -1
         self.last_released[rows] = held
         into = self.containers[rows, dst]
@@ -235,11 +257,7 @@ class KinematicWorld:
         self.positions[rows[into], held[into]] = self.positions[rows[into], dst[into]]
         rows, held, dst_blocks = rows[~into], held[~into], dst[~into]
         beneath, _ = self._tops(rows, dst_blocks)
-        jitter = np.zeros((len(rows), 2))
-        if self.noise > 0 and len(rows):  # each world draws from its own generator: a world's fate is its own
-            jitter = np.stack([self.rngs[row].normal(0.0, self.noise, 2) for row in rows.tolist()]).reshape(
-                -1, 2
-            )
+        jitter = self._jitter(rows)
         base = self.positions[rows, beneath]
         falls = np.abs(jitter).max(1) > BLOCK / 2
         away = jitter / np.maximum(np.linalg.norm(jitter, axis=1, keepdims=True), 1e-9)
@@ -250,6 +268,13 @@ class KinematicWorld:
         top, _ = self._tops(done, self.target[done])  # the gripper rises clear of what it let go
         self.gripper[done, 2] = self.positions[done, top, 2] + BLOCK / 2 + CLEARANCE
 
+    def _jitter(self, rows: np.ndarray) -> np.ndarray:
+        """(R, 2) xy placement errors of drops in these worlds (zeros without noise). Each world draws
+        from its own generator, so a world's fate does not depend on its batch."""
+        if self.noise <= 0 or not len(rows):
+            return np.zeros((len(rows), 2))
+        return np.stack([self.rngs[row].normal(0.0, self.noise, 2) for row in rows.tolist()]).reshape(-1, 2)
+
     # -------------------------------------------------------------------------------------------
     # reading the state
 
@@ -257,6 +282,10 @@ class KinematicWorld:
         """The towers standing among the first n_blocks objects, each bottom-up, sorted; blocks alone on
         the table are left out."""
         p = self.positions[row, :n_blocks]
-        on_table = [i for i in range(n_blocks) if abs(p[i, 2] - BLOCK / 2) < 1e-6 and i != self.held[row]]
+        on_table = [
+            i
+            for i in range(n_blocks)
+            if abs(p[i, 2] - BLOCK / 2) < self.resting_tolerance and i != self.held[row]
+        ]
         towers = [[base, *self.above(row, base)] for base in on_table]
         return sorted(t for t in towers if len(t) > 1)
