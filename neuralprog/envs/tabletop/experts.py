@@ -18,6 +18,7 @@ the object argument and the scope it passed on) or its return.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,14 +58,22 @@ class Run:
     """(src argument, dst argument, demonstration segment) per goal."""
 
 
-def run_expert(task: TabletopTask, problems: list[dict], which: int = 0) -> tuple[list[Run], KinematicWorld]:
+def run_expert(
+    task: TabletopTask,
+    problems: list[dict],
+    which: int = 0,
+    on_observe: Callable[[KinematicWorld, list[int]], None] | None = None,
+) -> tuple[list[Run], KinematicWorld]:
     """The expert on a batch of problems, all worlds in lockstep: the trials (which=0) or the
-    demonstrations (which=1). Returns each run and the worlds at the end."""
+    demonstrations (which=1). Returns each run and the worlds at the end; `on_observe(world, rows)` is
+    called wherever those rows record an observation (to film them)."""
     world = task.world(problems, which)
     runs = [Run() for _ in problems]
     obs = task.observe(world)
     for row, run in enumerate(runs):
         run.obs.append(obs[row])
+    if on_observe is not None:
+        on_observe(world, list(range(len(problems))))
     done = np.zeros(len(problems), dtype=np.int64)
     let_go = task.last_api
     while True:
@@ -79,6 +88,8 @@ def run_expert(task: TabletopTask, problems: list[dict], which: int = 0) -> tupl
             obs = task.observe(world)
             for r in rows.tolist():
                 runs[r].obs.append(obs[r])
+            if on_observe is not None:
+                on_observe(world, rows.tolist())
         for r, goal in live:
             runs[r].goals.append(goal)
         done[rows] += 1
@@ -90,7 +101,13 @@ def demonstrations(task: TabletopTask, problems: list[dict]) -> tuple[list[np.nd
     frames: list[np.ndarray | None] = [p.get("demonstration") for p in problems]
     todo = [i for i, f in enumerate(frames) if f is None]
     runs: list[Run | None] = [None] * len(problems)
-    if todo:
+    if todo and task.video:  # filmed in physics, read back by the colour detector
+        from neuralprog.envs.tabletop.video import film, observations
+
+        mine = [problems[i] for i in todo]
+        for i, problem, video in zip(todo, mine, film(task, mine), strict=True):
+            frames[i] = observations(task, problem, video)
+    elif todo:
         done, _ = run_expert(task, [problems[i] for i in todo], which=1)
         for i, run in zip(todo, done, strict=True):
             frames[i] = np.stack(run.obs)

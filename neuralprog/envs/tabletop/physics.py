@@ -117,9 +117,9 @@ def cameras(containers: bool) -> list[dict]:
     """The two fixed cameras of a task (from the front left and the back right, looking down at the
     workspace): position, point looked at, vertical field of view (degrees)."""
     if containers:
-        centre, spread = np.array([0.3, 0.45, 0.05]), np.array([0.75, 0.75, 0.9])
+        centre, spread = np.array([0.3, 0.42, 0.15]), np.array([0.7, 0.8, 1.0])
     else:
-        centre, spread = np.array([0.15, 0.15, 0.08]), np.array([0.45, 0.45, 0.55])
+        centre, spread = np.array([0.15, 0.15, 0.22]), np.array([0.5, 0.5, 0.75])
     return [
         {"pos": centre + spread * [-1, -1, 1], "lookat": centre, "fovy": 50.0},
         {"pos": centre + spread * [1, 1, 1], "lookat": centre, "fovy": 50.0},
