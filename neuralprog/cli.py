@@ -98,6 +98,16 @@ def _split(loaded, split: str | None, noise: float | None):
     return loaded.task.view(split, train_tasks, noise)
 
 
+def _backend(loaded, task, args: argparse.Namespace):
+    """The task in the backend `--backend` names, its demonstrations filmed with `--video`."""
+    backend, video = getattr(args, "backend", "kinematic"), getattr(args, "video", False)
+    if backend == "kinematic" and not video:
+        return task
+    if loaded.family.kind != "ntp":
+        raise UserError("--backend and --video apply to tabletop (NTP) models")
+    return task.using(backend, video)
+
+
 def _sizes(text: str) -> list[int]:
     try:
         sizes = [int(x) for x in text.split(",") if x.strip()]
@@ -155,6 +165,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     task = _only(loaded.task, args.task)
     if args.split or args.noise:
         task = _split(loaded, args.split, args.noise)
+    task = _backend(loaded, task, args)
     results = []
     for size in sizes:  # one size at a time so the table fills in as results arrive
         results += evaluate(loaded.model, task, [size], args.n, seed=args.seed, batch=args.batch)
@@ -192,7 +203,7 @@ def cmd_solve(args: argparse.Namespace) -> None:
     if args.batch < 1:
         raise UserError("--batch must be at least 1")
     loaded = _load(args.checkpoint, args.device)
-    task = loaded.task
+    task = _backend(loaded, loaded.task, args)
     rows: list[dict[str, Any]] = []
     good: list[tuple[int, dict]] = []
     try:
@@ -245,13 +256,15 @@ def cmd_trace(args: argparse.Namespace) -> None:
     if frames:
         _writable(frames, "--frames")
     loaded = _load(args.checkpoint, args.device)
-    task = loaded.task
+    task = _backend(loaded, loaded.task, args)
     if args.oracle and not loaded.family.has_expert:
         _programs_only(loaded, args.checkpoint, "--oracle")
     options = {}
     if frames:
         if loaded.family.kind != "ntp":
             raise UserError("--frames draws the table of a tabletop (NTP) run; this is not one")
+        if frames.lower().endswith(".gif") and task.backend != "mujoco":
+            raise UserError("an animated --frames GIF is filmed in physics: add --backend mujoco")
         options["frames"] = frames
     try:
         problem = task.parse(json.loads(args.problem))
@@ -407,6 +420,8 @@ def cmd_data(args: argparse.Namespace) -> None:
 
     if _tabletop(args.task):
         return _tabletop_data(args)
+    if args.backend:
+        raise UserError("--backend applies to tabletop tasks and NTP presets")
     task = program_task(args.task)
     sizes = _size_range(args, "1:20")
     out = _writable(args.out, "--out", force=args.force)
@@ -447,6 +462,8 @@ def _tabletop_data(args: argparse.Namespace) -> None:
     preset = PRESETS.get(args.task)
     hierarchical = preset.data.hierarchical if isinstance(preset, NTPPreset) else True
     task = tabletop_task(preset.task if isinstance(preset, NTPPreset) else args.task)
+    backend = preset.data.backend if isinstance(preset, NTPPreset) else "kinematic"
+    task = task.using(args.backend or backend)
     sizes = _size_range(args, "2:4")
     out = _writable(args.out, "--out", force=args.force)
     rng = np.random.default_rng(args.seed)
@@ -466,6 +483,21 @@ def _info(text: str) -> None:
 
 def _one_line(e: Exception) -> str:
     return " ".join(str(e).split())
+
+
+def _physics_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--backend",
+        choices=["kinematic", "mujoco"],
+        default="kinematic",
+        help="NTP: the tabletop's simulator: kinematic (exact, instant; default) or mujoco (physics; "
+        "needs pip install 'neuralprog[physics]')",
+    )
+    p.add_argument(
+        "--video",
+        action="store_true",
+        help="NTP with --backend mujoco: film each demonstration and read it back with the colour detector",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -528,6 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=100, help="problems run in lockstep at once")
     p.add_argument("--json", help="also write the results to this JSON file")
     p.add_argument("--plot", help="also plot accuracy against size to this PNG file")
+    _physics_options(p)
     p.set_defaults(func=cmd_eval)
 
     p = verb(
@@ -544,6 +577,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--batch", type=int, default=100, help="problems run in lockstep at once")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    _physics_options(p)
     p.set_defaults(func=cmd_solve)
 
     p = verb(
@@ -559,7 +593,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--pad", choices=["act", "all", "none"], default="act", help="when to draw the scratch pad"
     )
-    p.add_argument("--frames", help="NTP: also write a PNG of the table after every API call to this file")
+    p.add_argument(
+        "--frames",
+        help="NTP: also draw the table after every API call to this PNG, or film the whole run in physics "
+        "to this GIF (with --backend mujoco)",
+    )
+    _physics_options(p)
     p.set_defaults(func=cmd_trace)
 
     p = verb(
@@ -636,19 +675,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.add_argument(
+        "--backend",
+        choices=["kinematic", "mujoco"],
+        help="tabletop tasks: record the expert in this simulator (default: the preset's, else kinematic)",
+    )
     p.set_defaults(func=cmd_data)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     from neuralprog.checkpoint import CheckpointError
+    from neuralprog.envs.tabletop.physics import PhysicsUnavailable
     from neuralprog.traces import TraceFormatError
     from neuralprog.train.common import TrainingError
 
     args = build_parser().parse_args(argv)
     try:
         status = args.func(args)
-    except (UserError, CheckpointError, TraceFormatError, TrainingError, ValueError) as e:
+    except (UserError, CheckpointError, TraceFormatError, TrainingError, ValueError, PhysicsUnavailable) as e:
         print(f"neuralprog {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:

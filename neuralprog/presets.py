@@ -270,6 +270,9 @@ class NTPData:
     """Block stacking: keep only tasks of at most this many goals (tests use small tasks)."""
     hierarchical: bool = True
     """Expert traces with the program hierarchy; False: the flat baseline's (the root calls the API)."""
+    backend: str = "kinematic"
+    """Where the expert's traces are recorded and validation runs: kinematic (exact, instant) or
+    mujoco (physics: about 0.1 s of CPU per stacking trial; needs neuralprog[physics])."""
 
 
 @dataclass(frozen=True)

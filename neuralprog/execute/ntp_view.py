@@ -41,8 +41,8 @@ def show(
     frames: str | Path | None = None,
 ) -> bool:
     """Print the execution of one trial (the model's, or the expert's with `oracle`); with `frames`,
-    also write a PNG with a top view of the table after every API call. Returns whether it was
-    correct."""
+    also write a PNG with a top view of the table after every API call, or with a `.gif` name (a
+    physics task) an animation of the whole run. Returns whether it was correct."""
     primitive = dict(zip(task.programs.names, task.programs.primitive_mask(), strict=True))
     events: list[Any] = []
     failure = None
@@ -57,7 +57,8 @@ def show(
     for e in events:
         if e.next is not None:
             out(_line(e.depth + 1, e.next, e.arg, e.next_scope))
-    world, snaps, titles = _replay(task, problem, events, primitive)
+    film = frames is not None and str(frames).lower().endswith(".gif")
+    world, snaps, titles = _replay(task, problem, events, primitive, film)
     if failure:
         out(f"did not halt: {failure}")
     output = task.outputs(world, [problem])[0]
@@ -65,17 +66,26 @@ def show(
     out("")
     out(render.text(world, 0))
     out(f"output {output}  expected {task.expected(problem)}  {'correct' if correct else 'WRONG'}")
-    if frames is not None:
+    if film and frames is not None:
+        import imageio.v3 as iio
+
+        shots = world.film[0]  # type: ignore[attr-defined]
+        iio.imwrite(frames, np.stack(shots), duration=40, loop=0)
+        out(f"the run filmed in physics ({len(shots)} frames): {frames}")
+    elif frames is not None:
         render.pictures(snaps, titles, frames)
         out(f"pictures of the table after each API call: {frames}")
     return correct
 
 
 def _replay(
-    task: TabletopTask, problem: dict, events: list[Any], primitive: dict[str, bool]
+    task: TabletopTask, problem: dict, events: list[Any], primitive: dict[str, bool], film: bool = False
 ) -> tuple[KinematicWorld, list[dict], list[str]]:
-    """Replay the API calls of a run on a fresh world, with a snapshot after each."""
+    """Replay the API calls of a run on a fresh world (the same seed gives the same run, in physics
+    too), with a snapshot after each; `film` films a physics world all along."""
     world = task.world([problem])
+    if film:
+        world.film[0] = []  # type: ignore[attr-defined]
     snaps, titles = [render.snapshot(world, 0)], ["start"]
     at = np.zeros(1, dtype=np.int64)
     for e in events:

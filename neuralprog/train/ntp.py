@@ -244,7 +244,7 @@ def _train(
     log: Callable[[str], None],
     progress: bool,
 ) -> Path:
-    task = tabletop_task(preset.task)
+    task = tabletop_task(preset.task).using(preset.data.backend)
     cfg = preset.train
     ckpt_path = out_dir / CHECKPOINT_NAME
     preset_json = json.loads(json.dumps(asdict(preset)))

@@ -21,10 +21,12 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from neuralprog.envs.tabletop.tasks import TabletopTask
+from neuralprog.envs.tabletop.video import VIEW, Video
 from neuralprog.envs.tabletop.world import MOVE, MOVE_GRASP, KinematicWorld
 
 FORMAT = "neuralprog-ntp-trace"
@@ -102,17 +104,29 @@ def demonstrations(task: TabletopTask, problems: list[dict]) -> tuple[list[np.nd
     todo = [i for i, f in enumerate(frames) if f is None]
     runs: list[Run | None] = [None] * len(problems)
     if todo and task.video:  # filmed in physics, read back by the colour detector
-        from neuralprog.envs.tabletop.video import film, observations
-
         mine = [problems[i] for i in todo]
         for i, problem, video in zip(todo, mine, film(task, mine), strict=True):
-            frames[i] = observations(task, problem, video)
+            frames[i] = task.video_frames(problem, video)
     elif todo:
         done, _ = run_expert(task, [problems[i] for i in todo], which=1)
         for i, run in zip(todo, done, strict=True):
             frames[i] = np.stack(run.obs)
             runs[i] = run
     return [f for f in frames if f is not None], runs
+
+
+def film(task: TabletopTask, problems: list[dict], view: tuple[int, int] = VIEW) -> list[Video]:
+    """The expert's demonstration of each problem (from its second start), run in physics and filmed
+    by the detector's two cameras (RGB and depth) wherever it records an observation."""
+    shots: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in problems]
+
+    def shoot(world: Any, rows: list[int]) -> None:
+        for row in rows:
+            pictures = [world.render(row, cam, view, depth=True) for cam in (0, 1)]
+            shots[row].append((np.stack([rgb for rgb, _ in pictures]), np.stack([d for _, d in pictures])))
+
+    run_expert(task.using("mujoco"), problems, which=1, on_observe=shoot)
+    return [Video(np.stack([r for r, _ in s]), np.stack([d for _, d in s]).astype(np.float32)) for s in shots]
 
 
 def segments(run: Run, demo: Run) -> list[int]:

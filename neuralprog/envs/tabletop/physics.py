@@ -100,7 +100,17 @@ def import_mujoco() -> Any:
         raise PhysicsUnavailable(
             "the physics backend needs MuJoCo: pip install 'neuralprog[physics]'"
         ) from None
+    except Exception as e:  # MuJoCo loads its OpenGL backend (MUJOCO_GL) when it is imported
+        raise PhysicsUnavailable(_gl_error(e)) from None
     return mujoco
+
+
+def _gl_error(e: Exception) -> str:
+    backend = os.environ.get("MUJOCO_GL", "(unset)")
+    return (
+        f"MuJoCo cannot render with MUJOCO_GL={backend} ({' '.join(str(e).split())}); "
+        "set MUJOCO_GL to egl, osmesa or glfw"
+    )
 
 
 def colour_of(containers: np.ndarray, category: np.ndarray) -> list[int]:
@@ -114,15 +124,19 @@ def colour_of(containers: np.ndarray, category: np.ndarray) -> list[int]:
 
 
 def cameras(containers: bool) -> list[dict]:
-    """The two fixed cameras of a task (from the front left and the back right, looking down at the
-    workspace): position, point looked at, vertical field of view (degrees)."""
+    """The fixed cameras of a task: the detector's two (from the front left and the back right, looking
+    down at the whole workspace) and a closer one for films; each a position, the point it looks at and
+    its vertical field of view (degrees)."""
     if containers:
         centre, spread = np.array([0.3, 0.42, 0.15]), np.array([0.7, 0.8, 1.0])
+        close = {"pos": np.array([0.3, -0.55, 0.75]), "lookat": np.array([0.3, 0.4, 0.0]), "fovy": 50.0}
     else:
         centre, spread = np.array([0.15, 0.15, 0.22]), np.array([0.5, 0.5, 0.75])
+        close = {"pos": np.array([0.15, -0.45, 0.5]), "lookat": np.array([0.15, 0.18, 0.1]), "fovy": 45.0}
     return [
         {"pos": centre + spread * [-1, -1, 1], "lookat": centre, "fovy": 50.0},
         {"pos": centre + spread * [1, 1, 1], "lookat": centre, "fovy": 50.0},
+        close,
     ]
 
 
@@ -234,8 +248,8 @@ class MujocoWorld(KinematicWorld):
             model = _model(*key)
             if lay.containers.any():  # containers are static bodies (so piles in them can sleep): own copy
                 model = copy.deepcopy(model)
-                for i in np.flatnonzero(lay.containers):
-                    model.body_pos[model.body(f"obj{i}").id] = lay.positions[i]
+                for k in np.flatnonzero(lay.containers):
+                    model.body_pos[model.body(f"obj{k}").id] = lay.positions[k]
             data = self.mujoco.MjData(model)
             for i, p in enumerate(lay.positions):
                 body = model.body(f"obj{i}")
@@ -259,7 +273,7 @@ class MujocoWorld(KinematicWorld):
         self.sim_steps += 1
         film = self.film.get(row)
         if film is not None and self.sim_steps % self.film_every == 0:
-            film.append(self.render(row, camera=0, size=self.film_size)[0])
+            film.append(self.render(row, camera=2, size=self.film_size)[0])
 
     def _follow(self, row: int, waypoints: list[np.ndarray], speed: float) -> None:
         """Move the gripper through waypoints in straight lines at a speed, a simulation step at a time."""
@@ -473,9 +487,5 @@ def _renderer(signature: tuple, size: tuple[int, int]) -> Any:
         try:
             _RENDERERS[key] = mujoco.Renderer(_model(*signature), height=size[0], width=size[1])
         except Exception as e:  # MuJoCo raises several kinds when no GL backend loads
-            backend = os.environ.get("MUJOCO_GL", "(unset)")
-            raise PhysicsUnavailable(
-                f"MuJoCo cannot render with MUJOCO_GL={backend} ({' '.join(str(e).split())}); "
-                "set MUJOCO_GL to egl, osmesa or glfw"
-            ) from None
+            raise PhysicsUnavailable(_gl_error(e)) from None
     return _RENDERERS[key]

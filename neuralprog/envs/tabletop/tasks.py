@@ -24,10 +24,12 @@ import itertools
 import json
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
+from neuralprog.envs.tabletop.physics import INNER
+from neuralprog.envs.tabletop.video import Video, detect, read_video
 from neuralprog.envs.tabletop.world import (
     BLOCK,
     CLEARANCE,
@@ -71,7 +73,8 @@ def _int(value: object, what: str) -> int:
 
 def read_demonstration(value: object, obs_size: int) -> np.ndarray:
     """A demonstration given by the user: a list of frames (each obs_size numbers), or the path of a
-    JSON file holding one (a list, or an object with "frames"). A ValueError says what is wrong."""
+    JSON file holding one (a list, or an object with "frames"); a directory is a video (see
+    `video.read_video`). A ValueError says what is wrong."""
     if isinstance(value, str):
         path = Path(value)
         try:
@@ -120,7 +123,7 @@ class TabletopTask:
     video: bool = False
     """Read demonstrations off rendered video with the colour detector (mujoco backend only)."""
 
-    def using(self, backend: str = "kinematic", video: bool = False) -> TabletopTask:
+    def using(self, backend: str = "kinematic", video: bool = False) -> Self:
         """The same task in another backend, optionally with its demonstrations given as video."""
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; use {' or '.join(BACKENDS)}")
@@ -193,7 +196,11 @@ class TabletopTask:
         if not 0 <= parsed["seed"] < SEED_LIMIT:
             raise ValueError(f"seed must be in 0..{SEED_LIMIT - 1}, got {parsed['seed']}")
         if "demonstration" in problem:
-            parsed["demonstration"] = read_demonstration(problem["demonstration"], self.obs_size)
+            given = problem["demonstration"]
+            if isinstance(given, str) and Path(given).is_dir():  # a video: read by the colour detector
+                parsed["demonstration"] = self.video_frames(parsed, read_video(given))
+            else:
+                parsed["demonstration"] = read_demonstration(given, self.obs_size)
         return parsed
 
     def step_budget(self, problem: dict) -> int:
@@ -246,6 +253,39 @@ class TabletopTask:
     def visible(self, world: KinematicWorld) -> np.ndarray:
         """(B, n_objects, 3): the positions of the objects the observation shows."""
         raise NotImplementedError
+
+    def video_frames(self, problem: dict, video: Video) -> np.ndarray:
+        """(L, obs_size) demonstration frames read off a video of the problem's demonstration by the
+        colour detector: the observation computed from detected positions. An object not seen in a
+        frame keeps where it was last seen; one over a container is delivered; a block hanging just
+        below the gripper is held."""
+        layout = self.layout(problem, 1)  # for which objects there are, not where
+        detections = detect(video, layout.containers, layout.category)
+        unseen = np.flatnonzero(np.isnan(detections[0].positions[:, 0]))
+        if len(unseen) or np.isnan(detections[0].gripper[0]):
+            what = f"objects {unseen.tolist()}" if len(unseen) else "the gripper"
+            raise ValueError(f"the demonstration video's first frame does not show {what}")
+        world = KinematicWorld([layout])
+        frames = []
+        last, grip = detections[0].positions.copy(), detections[0].gripper
+        bins = np.flatnonzero(layout.containers)
+        for det in detections:
+            seen = ~np.isnan(det.positions[:, 0])
+            last[seen] = det.positions[seen]
+            if not np.isnan(det.gripper[0]):
+                grip = det.gripper
+            world.positions[0, : len(last)] = last
+            world.gripper[0] = grip
+            hang = np.abs(last - (grip - [0, 0, HOLD_DROP])).max(1)
+            hang[layout.containers] = np.inf
+            world.held[0] = int(hang.argmin()) if hang.min() < BLOCK / 3 else -1
+            world.inside[0] = -1
+            for i in np.flatnonzero(~layout.containers):
+                over = [c for c in bins if np.abs(last[i, :2] - last[c, :2]).max() < INNER]
+                if over and i != world.held[0]:
+                    world.inside[0, i] = over[0]
+            frames.append(self.observe(world)[0])
+        return np.stack(frames)
 
     def resolve(self, world: KinematicWorld, rows: np.ndarray, args: np.ndarray) -> np.ndarray:
         """World object indices of the API's object arguments."""

@@ -9,9 +9,8 @@ map and the camera's calibration, and pools the points of each colour over both 
 surface reaches its top and, seen from two opposite corners, both of its sides in x and y, so its centre
 is the middle of the points' extent in x and y and half a block below their top; a container's reference
 point is the middle of its walls, half a block above the table; the gripper's point lies just below the
-top of its palm. The observation is then computed from the detected positions exactly as from the
-simulator's: an order-fulfillment object lying over a container counts as delivered, and a block hanging
-just below the gripper counts as held.
+top of its palm. The task then computes the observation from the detected positions exactly as from the
+simulator's (`TabletopTask.video_frames`); the expert's demonstrations are filmed by `experts.film`.
 
 On disk a video is a directory of PNGs: `rgb_000.png` (the two views side by side) and `depth_000.png`
 (16-bit, millimetres, the same layout), which `solve` accepts as a problem's "demonstration".
@@ -25,16 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from neuralprog.envs.tabletop.physics import (
-    INNER,
-    PALETTE,
-    PALM_TOP,
-    camera_axes,
-    cameras,
-    colour_of,
-)
-from neuralprog.envs.tabletop.tasks import TabletopTask
-from neuralprog.envs.tabletop.world import BLOCK, HOLD_DROP, KinematicWorld
+from neuralprog.envs.tabletop.physics import PALETTE, PALM_TOP, camera_axes, cameras, colour_of
+from neuralprog.envs.tabletop.world import BLOCK
 
 VIEW = (160, 160)
 """Height and width of each camera's image (pixels)."""
@@ -62,46 +53,34 @@ class Detection:
     gripper: np.ndarray  # (3,)
 
 
-def film(task: TabletopTask, problems: list[dict], view: tuple[int, int] = VIEW) -> list[Video]:
-    """The expert's demonstration of each problem (from its second start), run in physics and filmed."""
-    from neuralprog.envs.tabletop.experts import run_expert
-
-    shots: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in problems]
-
-    def shoot(world, rows: list[int]) -> None:
-        for row in rows:
-            pictures = [world.render(row, cam, view, depth=True) for cam in (0, 1)]
-            shots[row].append((np.stack([rgb for rgb, _ in pictures]), np.stack([d for _, d in pictures])))
-
-    run_expert(task.using("mujoco"), problems, which=1, on_observe=shoot)
-    return [Video(np.stack([r for r, _ in s]), np.stack([d for _, d in s]).astype(np.float32)) for s in shots]
-
-
 def _points(rgb: np.ndarray, depth: np.ndarray, camera: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Palette label per pixel (-1: none, len(PALETTE): the black gripper) and the pixels' 3D points."""
+    """The palette label (len(PALETTE): the black gripper) and 3D point of every pixel that shows an
+    object: (P,) and (P, 3). The grey table and the black sky beyond it show none."""
     h, w = depth.shape
-    rgbf = rgb.reshape(-1, 3).astype(np.float64) / 255
+    rgbf = rgb.reshape(-1, 3).astype(np.float32) / 255
     top, low = rgbf.max(1), rgbf.min(1)
-    sat = np.where(top > 0, (top - low) / np.maximum(top, 1e-9), 0)
-    r, g, b = rgbf.T
-    span = np.maximum(top - low, 1e-9)
+    sat = (top - low) / np.maximum(top, 1e-6)
+    vivid = (sat > MIN_SATURATION) & (top > 0.15)
+    dark = (top < 0.2) & (sat < 0.5)
+    pick = np.flatnonzero(vivid | dark)
+    r, g, b = rgbf[pick].T
+    span = np.maximum(top[pick] - low[pick], 1e-6)
     hue = np.select(
-        [top == r, top == g], [((g - b) / span) % 6, (b - r) / span + 2], (r - g) / span + 4
-    ) * 60
-    gap = np.abs(hue[:, None] - HUES[None, :])
+        [top[pick] == r, top[pick] == g], [((g - b) / span) % 6, (b - r) / span + 2], (r - g) / span + 4
+    )
+    gap = np.abs(hue[:, None] * 60 - HUES[None, :])
     gap = np.minimum(gap, 360 - gap)
-    label = np.where((sat > MIN_SATURATION) & (top > 0.15) & (gap.min(1) < HUE_TOLERANCE), gap.argmin(1), -1)
-    label = np.where((top < 0.2) & (sat < 0.5), len(PALETTE), label)  # the gripper is black
+    label = np.where(gap.min(1) < HUE_TOLERANCE, gap.argmin(1), -1)
+    label = np.where(dark[pick], len(PALETTE), np.where(vivid[pick], label, -1))
     right, up, forward = camera_axes(camera)
     f = (h / 2) / np.tan(np.radians(camera["fovy"]) / 2)
-    v, u = np.mgrid[0:h, 0:w]
-    x = (u.reshape(-1) + 0.5 - w / 2) / f
-    y = (h / 2 - v.reshape(-1) - 0.5) / f
-    d = depth.reshape(-1, 1).astype(np.float64)
+    x = (pick % w + 0.5 - w / 2) / f
+    y = (h / 2 - pick // w - 0.5) / f
+    d = depth.reshape(-1)[pick].astype(np.float64)[:, None]
     points = camera["pos"] + d * (x[:, None] * right + y[:, None] * up + forward)
     away = np.abs(points[:, :2] - camera["lookat"][:2]).max(1) > 1.0  # the sky beyond the table
-    label[away | (points[:, 2] < -0.01) | (points[:, 2] > 1.0)] = -1
-    return label, points
+    keep = (label >= 0) & ~away & (points[:, 2] > -0.01) & (points[:, 2] < 1.0)
+    return label[keep], points[keep]
 
 
 def detect(video: Video, containers: np.ndarray, category: np.ndarray) -> list[Detection]:
@@ -128,39 +107,6 @@ def detect(video: Video, containers: np.ndarray, category: np.ndarray) -> list[D
             gripper = np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, hi[2] - PALM_TOP])
         detections.append(Detection(positions, gripper))
     return detections
-
-
-def observations(task: TabletopTask, problem: dict, video: Video) -> np.ndarray:
-    """(L, obs_size) demonstration frames read off a video of the problem's demonstration: what the
-    task observes, computed from detected positions. An object not seen in a frame keeps where it was
-    last seen; one over a container is delivered."""
-    layout = task.layout(problem, 1)  # for which objects there are, not where
-    detections = detect(video, layout.containers, layout.category)
-    unseen = np.flatnonzero(np.isnan(detections[0].positions[:, 0]))
-    if len(unseen) or np.isnan(detections[0].gripper[0]):
-        what = f"objects {unseen.tolist()}" if len(unseen) else "the gripper"
-        raise ValueError(f"the demonstration's first frame does not show {what}")
-    world = KinematicWorld([layout])
-    frames = []
-    last, grip = detections[0].positions.copy(), detections[0].gripper
-    bins = np.flatnonzero(layout.containers)
-    for det in detections:
-        seen = ~np.isnan(det.positions[:, 0])
-        last[seen] = det.positions[seen]
-        if not np.isnan(det.gripper[0]):
-            grip = det.gripper
-        world.positions[0, : len(last)] = last
-        world.gripper[0] = grip
-        hang = np.abs(last - (grip - [0, 0, HOLD_DROP])).max(1)
-        hang[layout.containers] = np.inf
-        world.held[0] = int(hang.argmin()) if hang.min() < BLOCK / 3 else -1
-        world.inside[0] = -1
-        for i in np.flatnonzero(~layout.containers):
-            over = [c for c in bins if np.abs(last[i, :2] - last[c, :2]).max() < INNER]
-            if over and i != world.held[0]:
-                world.inside[0, i] = over[0]
-        frames.append(task.observe(world)[0])
-    return np.stack(frames)
 
 
 def write_video(path: str | Path, video: Video) -> Path:
@@ -190,7 +136,9 @@ def read_video(path: str | Path) -> Video:
         try:
             rgb, depth = iio.imread(f), iio.imread(depth_file)
         except (OSError, ValueError) as e:
-            raise ValueError(f"cannot read video frame {f.name} or its depth map ({' '.join(str(e).split())})") from None
+            raise ValueError(
+                f"cannot read video frame {f.name} or its depth map ({' '.join(str(e).split())})"
+            ) from None
         w = rgb.shape[1] // 2 if rgb.ndim == 3 else 0
         if rgb.ndim != 3 or rgb.shape[2] < 3 or depth.shape != rgb.shape[:2] or w < 8:
             raise ValueError(f"video frame {f.name} is not two RGB views with a depth map of the same size")
