@@ -302,6 +302,22 @@ def preset(name: str, assignments: list[str]) -> Preset | Seq2SeqPreset | RLNTMP
     return override(get_preset(name), mine)
 
 
+def same_preset(saved: dict | None, chosen: Any) -> bool:
+    """Whether a saved run's preset is `chosen`; a field the saved run's version did not have yet
+    counts as that field's default (so runs made before an option was added are still reused)."""
+    if saved is None:
+        return False
+    filled = dict(saved)
+    for f in dataclasses.fields(chosen):
+        section = getattr(chosen, f.name)
+        if dataclasses.is_dataclass(section) and isinstance(saved.get(f.name), dict):
+            defaults = {
+                g.name: g.default for g in dataclasses.fields(section) if g.default is not dataclasses.MISSING
+            }
+            filled[f.name] = {**json.loads(json.dumps(defaults)), **saved[f.name]}
+    return filled == json.loads(json.dumps(asdict(chosen)))
+
+
 def obtain(
     chosen: Preset | Seq2SeqPreset | RLNTMPreset, out_dir: Path, log: Log, verbose: bool = False
 ) -> Path:
@@ -313,7 +329,7 @@ def obtain(
     resume = False
     if path.exists():
         payload = checkpoint.load(path, kind=None)
-        if payload.get("preset") != json.loads(json.dumps(asdict(chosen))):
+        if not same_preset(payload.get("preset"), chosen):
             raise SystemExit(f"{path} was trained with other settings; delete it or choose another --workdir")
         if payload.get("finished"):
             log(f"reusing {path}")

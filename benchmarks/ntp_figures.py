@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import common
@@ -78,7 +77,7 @@ def train(preset_name: str, assignments: list[str], run_dir: Path, report: bool)
     started = time.perf_counter()
     if report:
         done = run_dir / "checkpoint.pt"
-        same = done.exists() and checkpoint.load(done).get("preset") == json.loads(json.dumps(asdict(chosen)))
+        same = done.exists() and common.same_preset(checkpoint.load(done).get("preset"), chosen)
         if not (same and checkpoint.load(done).get("finished")):
             UNFINISHED.append(str(run_dir))
             return None

@@ -19,9 +19,7 @@ unfinished one resumes. Writes every run's figures and the summary to benchmarks
 from __future__ import annotations
 
 import argparse
-import json
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict
 from pathlib import Path
 
 import common
@@ -56,7 +54,7 @@ def train_one(job: tuple[str, list[str], int, str]) -> str:
     resume = False
     if path.exists():
         payload = checkpoint.load(path, kind="rlntm")
-        if payload.get("preset") != json.loads(json.dumps(asdict(chosen))):
+        if not common.same_preset(payload.get("preset"), chosen):
             raise SystemExit(f"{path} was trained with other settings; delete it or choose another --workdir")
         if payload.get("finished"):
             return str(path)

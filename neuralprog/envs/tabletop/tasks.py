@@ -24,7 +24,7 @@ import itertools
 import json
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -54,6 +54,7 @@ TRAINING_SIZES = (50, 100, 200, 400, 700, 1000)
 """Training-set sizes of the block-stacking protocol (nested: the first N of the training pool)."""
 SEED_LIMIT = 2**31
 BACKENDS = ("kinematic", "mujoco")
+_Task = TypeVar("_Task", bound="TabletopTask")
 
 
 def _api_programs(release: bool) -> tuple[Program, ...]:
@@ -123,7 +124,7 @@ class TabletopTask:
     video: bool = False
     """Read demonstrations off rendered video with the colour detector (mujoco backend only)."""
 
-    def using(self, backend: str = "kinematic", video: bool = False) -> Self:
+    def using(self: _Task, backend: str = "kinematic", video: bool = False) -> _Task:
         """The same task in another backend, optionally with its demonstrations given as video."""
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; use {' or '.join(BACKENDS)}")

@@ -116,9 +116,9 @@ def write_video(path: str | Path, video: Video) -> Path:
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     for k in range(len(video.rgb)):
-        iio.imwrite(path / f"rgb_{k:03d}.png", np.concatenate(list(video.rgb[k]), 1))
+        iio.imwrite(path / f"rgb_{k:03d}.png", np.concatenate(list(video.rgb[k]), 1), plugin="pillow")
         mm = np.clip(np.round(video.depth[k] * 1000), 0, 65535).astype(np.uint16)
-        iio.imwrite(path / f"depth_{k:03d}.png", np.concatenate(list(mm), 1))
+        iio.imwrite(path / f"depth_{k:03d}.png", np.concatenate(list(mm), 1), plugin="pillow")
     return path
 
 
@@ -134,7 +134,7 @@ def read_video(path: str | Path) -> Video:
     for f in rgb_files:
         depth_file = f.with_name(f.name.replace("rgb_", "depth_"))
         try:
-            rgb, depth = iio.imread(f), iio.imread(depth_file)
+            rgb, depth = iio.imread(f, plugin="pillow"), iio.imread(depth_file, plugin="pillow")
         except (OSError, ValueError) as e:
             raise ValueError(
                 f"cannot read video frame {f.name} or its depth map ({' '.join(str(e).split())})"
