@@ -13,7 +13,7 @@ demonstrations read back by the colour detector.
    objects on the table or held and for the gripper; seconds of rendering and of detection per
    demonstration.
 
-Every finished point is kept under --workdir and reused, so an interrupted run resumes.
+Every finished point is kept under --workdir/physics and reused, so an interrupted run resumes.
 
     python benchmarks/ntp_physics.py            # figures into benchmarks/results/ntp_physics.json
     python benchmarks/ntp_physics.py --quick    # tiny sizes: checks in seconds that it runs
@@ -44,6 +44,12 @@ MODES = {
     "physics+video": ("mujoco", True),
 }
 PER_CATEGORY = 10
+QUICK = {
+    "trials": 4,
+    "demos": 2,
+    "workdir": None,
+    "set": ["train.updates=4", "data.trials_per_task=2", "train.validation_problems=2"],
+}
 
 
 def point(workdir: Path, name: str, compute) -> dict:
@@ -211,69 +217,72 @@ def main() -> None:
     )
     parser.add_argument("--batch", type=int, default=100, help="worlds in lockstep")
     parser.add_argument(
-        "--workdir", default="runs/ntp-figures", help="runs of ntp_figures.py to reuse or train"
+        "--workdir", default="runs/ntp-figures", help="runs of ntp_figures.py to reuse or train, and points"
     )
-    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that it runs")
-    parser.add_argument("--out", default="benchmarks/results")
-    args = parser.parse_args()
-    if args.quick:
-        args.trials, args.demos = 4, 2
-    workdir = Path(args.workdir)
-    points = workdir / ("physics-quick" if args.quick else "physics")
+    parser.add_argument("--set", action="append", default=[], metavar="[PRESET:]SECTION.FIELD=VALUE")
+    args = common.parse(parser, QUICK)
     stacking, ordering = get_task("block-stacking"), get_task("order-fulfillment")
-    results: dict = {"machine": common.machine(), "expert": {}, "ntp": [], "detector": {}}
-
-    for task, split in ((stacking, "unseen"), (ordering, "objects40")):
-        problems = problems_of(task, split, args.trials)
-        results["expert"][task.name] = r = point(
-            points, f"expert-{task.name}-{args.trials}", lambda t=task, p=problems: expert(t, p, args.batch)
-        )
-        info(f"expert {task.name}: {100 * r['accuracy']:.1f}% in physics, {r['failures']}, {r['seconds']}s")
-
-    quick = ["train.updates=4", "data.trials_per_task=2", "train.validation_problems=2"] if args.quick else []
-    runs = {
-        stacking: obtain(
-            common.preset("ntp-stacking", ["data.train_tasks=1000", *quick]),
-            workdir / "fig5" / ("quick" if args.quick else "ntp-stacking-tasks1000"),
-            info,
-        ),
-        ordering: obtain(
-            common.preset("ntp-ordering", quick),
-            workdir / "fig6" / ("quick" if args.quick else "ntp-ordering"),
-            info,
-        ),
-    }
-    for task, path in runs.items():
-        model, _, _ = load(path)
-        sets = SPLITS if task is stacking else ("objects40",)
-        for split in sets:
+    figures: dict = {"expert": {}, "ntp": [], "detector": {}}
+    with common.scratch(args.workdir) as workdir:
+        points = workdir / "physics"
+        for task, split in ((stacking, "unseen"), (ordering, "objects40")):
             problems = problems_of(task, split, args.trials)
-            for mode in MODES:
-                name = f"ntp-{task.name}-{split}-{mode}-{args.trials}"
-                r = point(
-                    points,
-                    name,
-                    lambda m=model, t=task, p=problems, mode=mode: evaluate(m, t, p, mode, args.batch),
-                )
-                results["ntp"].append({"task": task.name, "split": split, "mode": mode, **r})
-                info(
-                    f"NTP {task.name} {split:<9} {mode:<14} {100 * r['accuracy']:5.1f}%  "
-                    f"knocked {r['knocked_towers']}  {r['seconds']}s"
-                )
+            figures["expert"][task.name] = r = point(
+                points,
+                f"expert-{task.name}-{args.trials}",
+                lambda t=task, p=problems: expert(t, p, args.batch),
+            )
+            info(
+                f"expert {task.name}: {100 * r['accuracy']:.1f}% in physics, {r['failures']}, {r['seconds']}s"
+            )
 
-    for task in (stacking, ordering):
-        problems = problems_of(task, "unseen", args.demos)
-        results["detector"][task.name] = r = point(
-            points, f"detector-{task.name}-{args.demos}", lambda t=task, p=problems: detector(t, p)
-        )
-        info(
-            f"detector {task.name}: {r['object_error_cm']} cm, "
-            f"{r['render_and_detect_seconds_per_demo']} s/demo"
-        )
+        runs = {
+            stacking: obtain(
+                common.preset("ntp-stacking", ["data.train_tasks=1000", *args.set]),
+                workdir / "fig5" / "ntp-stacking-tasks1000",
+                info,
+            ),
+            ordering: obtain(
+                common.preset("ntp-ordering", args.set), workdir / "fig6" / "ntp-ordering", info
+            ),
+        }
+        for task, path in runs.items():
+            model, _, _ = load(path)
+            for split in SPLITS if task is stacking else ("objects40",):
+                problems = problems_of(task, split, args.trials)
+                for mode in MODES:
+                    r = point(
+                        points,
+                        f"ntp-{task.name}-{split}-{mode}-{args.trials}",
+                        lambda m=model, t=task, p=problems, mode=mode: evaluate(m, t, p, mode, args.batch),
+                    )
+                    figures["ntp"].append({"task": task.name, "split": split, "mode": mode, **r})
+                    info(
+                        f"NTP {task.name} {split:<9} {mode:<14} {100 * r['accuracy']:5.1f}%  {r['seconds']}s"
+                    )
 
-    out = points / "results.json" if args.quick else Path(args.out) / "ntp_physics.json"
-    common.write_json(out, results)
-    print(f"results: {out}")
+        for task in (stacking, ordering):
+            problems = problems_of(task, "unseen", args.demos)
+            figures["detector"][task.name] = point(
+                points, f"detector-{task.name}-{args.demos}", lambda t=task, p=problems: detector(t, p)
+            )
+    rows = []
+    for task_name, split in [(stacking.name, s) for s in SPLITS] + [(ordering.name, "objects40")]:
+        cells = {r["mode"]: r for r in figures["ntp"] if r["task"] == task_name and r["split"] == split}
+        rows.append(
+            [task_name, split]
+            + [f"{100 * cells[m]['accuracy']:.1f}%" for m in MODES]
+            + [str(cells["physics"]["knocked_towers"])]
+        )
+    print(common.table(["task", "test set", *MODES, "towers knocked over (physics)"], rows))
+    for name, r in figures["expert"].items():
+        print(f"expert in physics, {name}: {100 * r['accuracy']:.1f}% of {r['n']}; failures {r['failures']}")
+    for name, r in figures["detector"].items():
+        print(
+            f"detector, {name}: objects {r['object_error_cm']} cm, gripper {r['gripper_error_cm']} cm, "
+            f"render + detect {r['render_and_detect_seconds_per_demo']} s per demonstration"
+        )
+    common.record(args, figures)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ FIGURES = {
     "multitask_table1": {"accuracy", "seconds", "test_sizes", "paper"},
     "npi_presets": {"rows"},
     "ntp_figures": {"fig5", "fig6", "plot"},
+    "ntp_physics": {"expert", "ntp", "detector"},
     "ntp_speed": {"world", "training", "evaluation"},
     "rlntm_speed": {"rows"},
     "rlntm_table4": {"runs", "unfinished", "summary"},

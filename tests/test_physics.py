@@ -57,6 +57,20 @@ def test_the_kinematic_backend_never_imports_mujoco():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_the_gymnasium_env_runs_in_physics_and_draws_the_table():
+    import gymnasium as gym
+    from gymnasium.utils.env_checker import check_env
+
+    env = gym.make("neuralprog/BlockStacking-v0", backend="mujoco", render_mode="rgb_array")
+    check_env(env.unwrapped, skip_render_check=True)
+    env.reset(seed=3, options={"towers": [[0, 3]], "seed": 3})
+    for action in ([0, 3], [1, 0], [0, 0], [2, 0]):
+        _, reward, terminated, _, info = env.step(action)
+    assert reward == 1.0 and terminated and info["output"] == [[0, 3]] and info["knocked"] == 0
+    picture = env.render()
+    assert picture.shape == (240, 320, 3) and picture.std() > 5  # not a blank frame
+
+
 def test_the_expert_succeeds_in_physics_and_knocks_nothing_over():
     problems = STACK.test_trials("unseen", 1000, 8)
     _, world = run_expert(STACK, problems)
@@ -137,7 +151,8 @@ def test_video_demonstrations_read_back_to_the_simulators_observations(tmp_path)
 
 @pytest.fixture(scope="module")
 def stacking_run(tmp_path_factory):
-    """A barely trained block-stacking model: the CLI's paths, not its skill."""
+    """A barely trained block-stacking model whose traces were recorded in physics: the CLI's paths,
+    not its skill."""
     from neuralprog.presets import get_preset, override
     from neuralprog.train.ntp import train
 
@@ -149,6 +164,7 @@ def stacking_run(tmp_path_factory):
             "data.trials_per_task=2",
             "train.eval_every=2",
             "train.validation_problems=2",
+            "data.backend=mujoco",
         ],
     )
     return train(preset, tmp_path_factory.mktemp("ntp") / "run", progress=False, log=lambda _: None)

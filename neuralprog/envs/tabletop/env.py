@@ -24,7 +24,9 @@ after twice the expert's API calls plus 10.
 
 ## Arguments
 `size`: goals (block stacking: 1-6) or objects per category (order fulfillment: 1-10) of a random
-problem; `reset(options={...})` takes an explicit problem instead, or `{"size": n}`.
+problem; `reset(options={...})` takes an explicit problem instead, or `{"size": n}`. `backend`:
+"kinematic" (default) or "mujoco" (physics: `info` then counts toppled blocks and towers knocked over).
+`render_mode`: "ansi" (text) or "rgb_array" (kinematic: top and side views; mujoco: a camera's image).
 
 ## Version History
 v0: first version.
@@ -45,14 +47,20 @@ _TASKS = {"block-stacking": BLOCK_STACKING, "order-fulfillment": ORDER_FULFILLME
 
 
 class TabletopEnv(gym.Env):
-    metadata = {"render_modes": ["ansi"], "render_fps": 2}
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 2}
 
-    def __init__(self, task: str = "block-stacking", size: int = 2, render_mode: str | None = None):
+    def __init__(
+        self,
+        task: str = "block-stacking",
+        size: int = 2,
+        render_mode: str | None = None,
+        backend: str = "kinematic",
+    ):
         if task not in _TASKS:
             raise ValueError(f"unknown tabletop task {task!r}; known: {', '.join(_TASKS)}")
-        if render_mode not in (None, "ansi"):
-            raise ValueError(f"unsupported render_mode {render_mode!r}; use 'ansi'")
-        self.task: TabletopTask = _TASKS[task]
+        if render_mode not in (None, "ansi", "rgb_array"):
+            raise ValueError(f"unsupported render_mode {render_mode!r}; use 'ansi' or 'rgb_array'")
+        self.task: TabletopTask = _TASKS[task].using(backend)
         self.size = size
         self.render_mode = render_mode
         self.action_space = gym.spaces.MultiDiscrete([4, self.task.n_objects])
@@ -81,9 +89,13 @@ class TabletopEnv(gym.Env):
         truncated = not terminated and self._calls >= 2 * 4 * self.task.goals(self._problem) + 10
         return self._observation(), float(info["correct"]), terminated, truncated, info
 
-    def render(self) -> str | None:
-        if self.render_mode != "ansi" or self._world is None:
+    def render(self) -> str | np.ndarray | None:
+        if self._world is None or self.render_mode is None:
             return None
+        if self.render_mode == "rgb_array" and self.task.backend == "mujoco":
+            return self._world.render(0, camera=2, size=(240, 320))[0]  # type: ignore[attr-defined]
+        if self.render_mode == "rgb_array":
+            return render.picture(self._world, 0)  # the top and side views of `trace --frames`
         return render.text(self._world, 0)
 
     def _observation(self) -> np.ndarray:
@@ -98,4 +110,6 @@ class TabletopEnv(gym.Env):
             "output": output,
             "correct": output == self.task.expected(self._problem),
             "failure": self._world.reasons[0],
+            "toppled": int(self._world.toppled[0]),
+            "knocked": int(self._world.knocked[0]),
         }

@@ -8,6 +8,7 @@ order fulfillment, what each container holds. The pictures are matplotlib figure
 from __future__ import annotations
 
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -69,7 +70,7 @@ def snapshot(world: KinematicWorld, row: int) -> dict:
     }
 
 
-def pictures(snapshots: list[dict], titles: list[str], path: str | Path, columns: int = 4) -> None:
+def pictures(snapshots: list[dict], titles: list[str], path: str | Path | BinaryIO, columns: int = 4) -> None:
     """One PNG: per snapshot, a top view (blocks labelled index:level when stacked, containers grey, the
     gripper a cross, a held object starred) and a side view (x against height), in a grid."""
     import matplotlib
@@ -121,3 +122,16 @@ def pictures(snapshots: list[dict], titles: list[str], path: str | Path, columns
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+def picture(world: KinematicWorld, row: int) -> np.ndarray:
+    """The drawing of `pictures` for one world, as an RGB array (H, W, 3) uint8."""
+    import io
+
+    import matplotlib.image
+
+    buffer = io.BytesIO()
+    pictures([snapshot(world, row)], [""], buffer, columns=1)
+    buffer.seek(0)
+    rgba = matplotlib.image.imread(buffer, format="png")
+    return (rgba[..., :3] * 255).round().astype(np.uint8)

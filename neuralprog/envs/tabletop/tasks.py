@@ -200,6 +200,11 @@ class TabletopTask:
             given = problem["demonstration"]
             if isinstance(given, str) and Path(given).is_dir():  # a video: read by the colour detector
                 parsed["demonstration"] = self.video_frames(parsed, read_video(given))
+            elif isinstance(given, str) and Path(given).suffix.lower() in (".mp4", ".avi", ".gif", ".webm"):
+                raise ValueError(
+                    f"{given}: a video demonstration is a directory of rgb_NNN.png and depth_NNN.png frames "
+                    "(the detector needs depth, which a compressed video does not carry)"
+                )
             else:
                 parsed["demonstration"] = read_demonstration(given, self.obs_size)
         return parsed
