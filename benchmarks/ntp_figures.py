@@ -15,9 +15,14 @@ same for `ntp-ordering`): the same encoder sizes, training budget and curriculum
     python benchmarks/ntp_figures.py --report               # the figures of the finished runs only
     python benchmarks/ntp_figures.py --quick                # tiny runs: checks in seconds that it runs
 
+`--backend mujoco` runs the test trials in physics (`--video`: with demonstrations read off filmed
+video); the models still train on the traces their presets say (`--set data.backend=mujoco` records
+them in physics too).
+
 Runs live in `--workdir` (default runs/ntp-figures): a finished run of the same preset is reused, an
 unfinished one resumes, and each test point's result is kept beside its run, so an interrupted sweep
-continues where it stopped. Writes benchmarks/results/ntp_figures.json and ntp_figures.png.
+continues where it stopped. Writes benchmarks/results/ntp_figures.json and ntp_figures.png
+(`--backend mujoco`: ntp_figures_mujoco.json and .png).
 """
 
 from __future__ import annotations
@@ -91,7 +96,7 @@ def train(preset_name: str, assignments: list[str], run_dir: Path, report: bool)
 
 
 def figure5(args: argparse.Namespace, workdir: Path) -> list[dict]:
-    stacking = get_task("block-stacking")
+    stacking = get_task("block-stacking").using(args.backend, args.video)
     rows = []
     for model in args.models:
         for size in args.sizes:
@@ -108,7 +113,7 @@ def figure5(args: argparse.Namespace, workdir: Path) -> list[dict]:
                 def compute(problems=problems, net=net) -> dict:
                     return evaluate_set(net, stacking, problems).to_json()
 
-                result = point(run_dir, f"{split}-{args.trials}", compute)
+                result = point(run_dir, f"{split}-{args.trials}{_mode(args)}", compute)
                 rows.append(
                     {"model": MODELS[model], "train_tasks": size, "split": split, **result, **trained}
                 )
@@ -117,7 +122,7 @@ def figure5(args: argparse.Namespace, workdir: Path) -> list[dict]:
 
 
 def figure6(args: argparse.Namespace, workdir: Path) -> list[dict]:
-    ordering = get_task("order-fulfillment")
+    ordering = get_task("order-fulfillment").using(args.backend, args.video)
     rows = []
     for model in args.models:
         name = f"ntp-ordering{SUFFIX[model]}"
@@ -134,10 +139,15 @@ def figure6(args: argparse.Namespace, workdir: Path) -> list[dict]:
             def compute(problems=problems, net=net) -> dict:
                 return evaluate_set(net, ordering, problems).to_json()
 
-            result = point(run_dir, f"objects{4 * per_category}-{args.trials}", compute)
+            result = point(run_dir, f"objects{4 * per_category}-{args.trials}{_mode(args)}", compute)
             rows.append({"model": MODELS[model], "objects": 4 * per_category, **result, **trained})
             info(f"fig6 {MODELS[model]:<15} {4 * per_category:>3} objects  {100 * result['accuracy']:5.1f}%")
     return rows
+
+
+def _mode(args: argparse.Namespace) -> str:
+    """The suffix of a test point run in physics (kinematic points keep their plain names)."""
+    return "" if args.backend == "kinematic" else f"-{args.backend}" + ("-video" if args.video else "")
 
 
 def plot(fig5: list[dict], fig6: list[dict], path: Path) -> None:
@@ -189,7 +199,14 @@ def main() -> None:
         help="train nothing: the figures of the finished runs, the others listed",
     )
     parser.add_argument("--set", action="append", default=[], metavar="[PRESET:]SECTION.FIELD=VALUE")
+    parser.add_argument(
+        "--backend", choices=["kinematic", "mujoco"], default="kinematic", help="where the test trials run"
+    )
+    parser.add_argument("--video", action="store_true", help="mujoco: demonstrations read off filmed video")
     args = common.parse(parser, QUICK)
+    if _mode(args) and args.json == args.out / f"{args.name}.json":  # keep the kinematic figures' record
+        args.name += _mode(args).replace("-", "_")
+        args.json = args.out / f"{args.name}.json"
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in args.models if m not in MODELS]
     if unknown:
