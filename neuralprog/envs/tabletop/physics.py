@@ -236,9 +236,12 @@ class MujocoWorld(KinematicWorld):
         self.sim_steps = 0
         """Simulation steps taken by every world together."""
         self.film: dict[int, list[np.ndarray]] = {}
-        """Worlds being filmed: their frames so far (see `record`)."""
-        self.film_every = 8
+        """Worlds being filmed (set `film[row] = []`): their frames so far, from the close camera.
+        Filming draws the state; it never changes it."""
+        self.film_every = 10
+        """Simulation steps between film frames (10: 20 frames per simulated second)."""
         self.film_size = (240, 320)
+        """Height and width of film frames."""
         self.models: list[Any] = []
         self.datas: list[Any] = []
         self.signatures: list[tuple] = []

@@ -54,6 +54,8 @@ def text(world: KinematicWorld, row: int) -> str:
         lines.append(f"FAILED: {world.reasons[row]}")
     if world.toppled[row]:
         lines.append(f"toppled blocks: {int(world.toppled[row])}")
+    if world.knocked[row]:
+        lines.append(f"calls that knocked a tower: {int(world.knocked[row])}")
     return "\n".join(lines)
 
 
