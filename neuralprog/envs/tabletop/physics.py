@@ -62,8 +62,9 @@ INNER = 0.080
 """Half the inner width of a container (m): room for a ring of 8 cubes a layer around an empty centre."""
 WALL = 0.004
 """Thickness of a container's walls and floor (m)."""
-WALL_HEIGHT = 0.08
-"""Height of a container's walls (m)."""
+WALL_HEIGHT = 0.16
+"""Height of a container's walls (m): three layers of cubes, so that the piles the 8 drop slots build
+do not spill into the next container (at 40 objects a container can receive 20 or more)."""
 SLOT = 0.054
 """Spacing of the drop slots in a container (m)."""
 RESTING = 0.01
@@ -353,14 +354,14 @@ class MujocoWorld(KinematicWorld):
             self.toppled[row] += 1
 
     def _clearance(self, row: int) -> float:
-        """Top of the highest object in a world, the held one aside (m)."""
+        """Top of the highest object or container wall in a world, the held object aside (m)."""
         n = int(self.n_objects[row])
-        tops = [
-            self.positions[row, i, 2] + BLOCK / 2
-            for i in range(n)
-            if i != self.held[row] and not self.containers[row, i]
-        ]
-        return max(tops, default=0.0)
+        walls = self.positions[row, :n, 2] - BLOCK / 2 + WALL_HEIGHT
+        tops = self.positions[row, :n, 2] + BLOCK / 2
+        tops = np.where(self.containers[row, :n], walls, tops)
+        if self.held[row] >= 0:
+            tops[self.held[row]] = 0.0
+        return float(tops.max(initial=0.0))
 
     # -------------------------------------------------------------------------------------------
     # the motion hooks of the kinematic world's rules
