@@ -32,6 +32,7 @@ VIEW = (160, 160)
 HUE_TOLERANCE = 12.0
 """Degrees of hue within which a pixel takes a palette colour."""
 MIN_SATURATION = 0.45
+"""Saturation below which a pixel is grey (the table) or black (the gripper), never an object."""
 MIN_POINTS = 4
 """Pixels of a colour needed to detect its object."""
 HUES = np.array([colorsys.rgb_to_hsv(*rgb)[0] * 360 for rgb in PALETTE])
