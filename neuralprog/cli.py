@@ -686,7 +686,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from neuralprog.checkpoint import CheckpointError
-    from neuralprog.envs.tabletop.physics import PhysicsUnavailable
+    from neuralprog.envs.mujoco_gl import PhysicsUnavailable
     from neuralprog.traces import TraceFormatError
     from neuralprog.train.common import TrainingError
 

@@ -33,12 +33,12 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 from functools import cache
 from typing import Any
 
 import numpy as np
 
+from neuralprog.envs.mujoco_gl import import_mujoco, renderer
 from neuralprog.envs.tabletop.world import BLOCK, CLEARANCE, HOLD_DROP, HOME, KinematicWorld, Layout
 
 TIMESTEP = 0.005
@@ -87,33 +87,6 @@ fulfillment gives each category one of the first four and each container one of 
 GRIPPER_RGB = (0.05, 0.05, 0.05)
 PALM_TOP = 0.008
 """Height of the top of the gripper's palm above the gripper's point (m)."""
-
-
-class PhysicsUnavailable(RuntimeError):
-    """MuJoCo is not installed, or it cannot open an OpenGL context to render."""
-
-
-def import_mujoco() -> Any:
-    """The mujoco module, with a headless OpenGL backend chosen when there is no display."""
-    if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
-        os.environ["MUJOCO_GL"] = "egl"  # must be set before mujoco is imported
-    try:
-        import mujoco
-    except ImportError:
-        raise PhysicsUnavailable(
-            "the physics backend needs MuJoCo: pip install 'neuralprog[physics]'"
-        ) from None
-    except Exception as e:  # MuJoCo loads its OpenGL backend (MUJOCO_GL) when it is imported
-        raise PhysicsUnavailable(_gl_error(e)) from None
-    return mujoco
-
-
-def _gl_error(e: Exception) -> str:
-    backend = os.environ.get("MUJOCO_GL", "(unset)")
-    return (
-        f"MuJoCo cannot render with MUJOCO_GL={backend} ({' '.join(str(e).split())}); "
-        "set MUJOCO_GL to egl, osmesa or glfw"
-    )
 
 
 def colour_of(containers: np.ndarray, category: np.ndarray) -> list[int]:
@@ -489,9 +462,5 @@ def _renderer(signature: tuple, size: tuple[int, int]) -> Any:
     whose containers stand elsewhere share it: what it draws comes from each world's data."""
     key = (signature, size)
     if key not in _RENDERERS:
-        mujoco = import_mujoco()
-        try:
-            _RENDERERS[key] = mujoco.Renderer(_model(*signature), height=size[0], width=size[1])
-        except Exception as e:  # MuJoCo raises several kinds when no GL backend loads
-            raise PhysicsUnavailable(_gl_error(e)) from None
+        _RENDERERS[key] = renderer(_model(*signature), size[0], size[1])
     return _RENDERERS[key]
