@@ -302,6 +302,16 @@ def preset(name: str, assignments: list[str]) -> Preset | Seq2SeqPreset | RLNTMP
     return override(get_preset(name), mine)
 
 
+def kept(path: Path, compute: Callable[[], Any]) -> Any:
+    """A result kept as JSON at `path` and reused; computed (and written atomically) when absent, so an
+    interrupted benchmark resumes with what it had finished."""
+    if path.exists():
+        return json.loads(path.read_text())
+    result = compute()
+    write_json(path, result)
+    return result
+
+
 def same_preset(saved: dict | None, chosen: Any) -> bool:
     """Whether a saved run's preset is `chosen`; a field the saved run's version did not have yet
     counts as that field's default (so runs made before an option was added are still reused)."""

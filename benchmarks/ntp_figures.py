@@ -28,7 +28,6 @@ continues where it stopped. Writes benchmarks/results/ntp_figures.json and ntp_f
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -67,12 +66,7 @@ QUICK = {
 
 def point(run_dir: Path, name: str, compute) -> dict:
     """A test point's result, kept in the run directory and reused."""
-    path = run_dir / f"test-{name}.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    result = compute()
-    common.write_json(path, result)
-    return result
+    return common.kept(run_dir / f"test-{name}.json", compute)
 
 
 def train(preset_name: str, assignments: list[str], run_dir: Path, report: bool) -> tuple[Path, dict] | None:

@@ -22,7 +22,6 @@ Every finished point is kept under --workdir/physics and reused, so an interrupt
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections import Counter
 from pathlib import Path
@@ -54,12 +53,7 @@ QUICK = {
 
 def point(workdir: Path, name: str, compute) -> dict:
     """A result kept in the work directory and reused."""
-    path = workdir / f"{name}.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    result = compute()
-    common.write_json(path, result)
-    return result
+    return common.kept(workdir / f"{name}.json", compute)
 
 
 def problems_of(task, name: str, n: int) -> list[dict]:

@@ -195,6 +195,21 @@ def scene_xml(containers: tuple[bool, ...], category: tuple[int, ...]) -> str:
 </mujoco>"""
 
 
+def lying_in(positions: np.ndarray, containers: np.ndarray, held: int = -1) -> np.ndarray:
+    """(N,) the container each object lies in (its centre over the container's floor), -1 for none;
+    containers and the held object lie in none. positions (N, 3), containers (N,) bool."""
+    inside = np.full(len(positions), -1)
+    bins = np.flatnonzero(containers)
+    if len(bins):
+        offset = np.abs(positions[:, None, :2] - positions[bins][None, :, :2]).max(-1)
+        over = (offset < INNER) & ~containers[:, None]
+        if held >= 0:
+            over[held] = False
+        where = over.any(1)
+        inside[where] = bins[over[where].argmax(1)]
+    return inside
+
+
 @cache
 def _model(containers: tuple[bool, ...], category: tuple[int, ...]) -> Any:
     return import_mujoco().MjModel.from_xml_string(scene_xml(containers, category))
@@ -283,17 +298,10 @@ class MujocoWorld(KinematicWorld):
         data = self.datas[row]
         self.positions[row, :n] = data.xpos[self.bodies[row]]
         self.gripper[row] = data.mocap_pos[0]
-        bins = np.flatnonzero(self.containers[row, :n])
         self.inside[row] = -1
-        if len(bins):
-            offset = np.abs(self.positions[row, :n, None, :2] - self.positions[row, bins][None, :, :2]).max(
-                -1
-            )
-            over = (offset < INNER) & ~self.containers[row, :n, None]
-            if self.held[row] >= 0:
-                over[self.held[row]] = False
-            where = over.any(1)
-            self.inside[row, :n][where] = bins[over[where].argmax(1)]
+        self.inside[row, :n] = lying_in(
+            self.positions[row, :n], self.containers[row, :n], int(self.held[row])
+        )
 
     def _supports(self, row: int) -> dict[int, int]:
         """What each free block outside the containers rests on: a block, -1 for the table, -2 for
@@ -442,15 +450,15 @@ class MujocoWorld(KinematicWorld):
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """An RGB image (H, W, 3) uint8 of one world from one of its fixed cameras, and its depth map
         (H, W) in metres when asked for."""
-        renderer = _renderer(self.signatures[row], size)
-        renderer.update_scene(self.datas[row], camera=f"view{camera}")
-        rgb = renderer.render().copy()
+        view = _renderer(self.signatures[row], size)
+        view.update_scene(self.datas[row], camera=f"view{camera}")
+        rgb = view.render().copy()
         dist = None
         if depth:
-            renderer.enable_depth_rendering()
-            renderer.update_scene(self.datas[row], camera=f"view{camera}")
-            dist = renderer.render().copy()
-            renderer.disable_depth_rendering()
+            view.enable_depth_rendering()
+            view.update_scene(self.datas[row], camera=f"view{camera}")
+            dist = view.render().copy()
+            view.disable_depth_rendering()
         return rgb, dist
 
 

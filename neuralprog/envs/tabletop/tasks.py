@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from neuralprog.envs.tabletop.physics import INNER
+from neuralprog.envs.tabletop.physics import lying_in
 from neuralprog.envs.tabletop.video import Video, detect, read_video
 from neuralprog.envs.tabletop.world import (
     BLOCK,
@@ -274,7 +274,6 @@ class TabletopTask:
         world = KinematicWorld([layout])
         frames = []
         last, grip = detections[0].positions.copy(), detections[0].gripper
-        bins = np.flatnonzero(layout.containers)
         for det in detections:
             seen = ~np.isnan(det.positions[:, 0])
             last[seen] = det.positions[seen]
@@ -285,11 +284,7 @@ class TabletopTask:
             hang = np.abs(last - (grip - [0, 0, HOLD_DROP])).max(1)
             hang[layout.containers] = np.inf
             world.held[0] = int(hang.argmin()) if hang.min() < BLOCK / 3 else -1
-            world.inside[0] = -1
-            for i in np.flatnonzero(~layout.containers):
-                over = [c for c in bins if np.abs(last[i, :2] - last[c, :2]).max() < INNER]
-                if over and i != world.held[0]:
-                    world.inside[0, i] = over[0]
+            world.inside[0] = lying_in(last, layout.containers, int(world.held[0]))
             frames.append(self.observe(world)[0])
         return np.stack(frames)
 
