@@ -33,6 +33,8 @@ from typing import Any
 import torch
 
 from neuralprog import checkpoint, families
+from neuralprog.envs.cars.canonicalize import CarsTask
+from neuralprog.envs.cars.render import CarCache
 from neuralprog.envs.tabletop.experts import record as record_traces
 from neuralprog.envs.tabletop.experts import run_expert
 from neuralprog.envs.tabletop.world import MOVE, MOVE_DROP, MOVE_GRASP
@@ -66,6 +68,8 @@ __all__ = [
     "NTP",
     "PRESETS",
     "RESULTS",
+    "CarCache",
+    "CarsTask",
     "ExtendConfig",
     "FrameData",
     "MultiTask",

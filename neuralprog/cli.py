@@ -87,13 +87,26 @@ def _only(task, name: str | None):
     return task.only(name)
 
 
-def _split(loaded, split: str | None, noise: float | None):
-    """A block-stacking task whose random problems come from one split of the run's protocol, and whose
-    worlds have placement noise."""
+def _split(loaded, task, split: str | None, noise: float | None):
+    """Block stacking: a task whose random problems come from one split of the run's protocol, and
+    whose worlds have placement noise. Cars: random problems on the seen or the unseen car models."""
+    from neuralprog.envs.cars.canonicalize import CarsTask
     from neuralprog.envs.tabletop.tasks import BlockStacking
+    from neuralprog.multitask import MultiTask
 
+    cars = task
+    if isinstance(task, MultiTask) and len(task.sample_from) == 1:
+        cars = task.parts[task.sample_from[0]]
+    if isinstance(cars, CarsTask):
+        if noise:
+            raise UserError("--noise applies to block-stacking models")
+        try:
+            view = cars.view(split or "seen")
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        return task.with_part(view) if isinstance(task, MultiTask) else view
     if not isinstance(loaded.task, BlockStacking):
-        raise UserError("--split and --noise apply to block-stacking models")
+        raise UserError("--split applies to block-stacking and cars models (--task cars for a multitask one)")
     train_tasks = int(loaded.payload.get("preset", {}).get("data", {}).get("train_tasks", 1000))
     return loaded.task.view(split, train_tasks, noise)
 
@@ -164,7 +177,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     loaded = _load(args.checkpoint, args.device)
     task = _only(loaded.task, args.task)
     if args.split or args.noise:
-        task = _split(loaded, args.split, args.noise)
+        task = _split(loaded, task, args.split, args.noise)
     task = _backend(loaded, task, args)
     results = []
     for size in sizes:  # one size at a time so the table fills in as results arrive
@@ -261,9 +274,9 @@ def cmd_trace(args: argparse.Namespace) -> None:
         _programs_only(loaded, args.checkpoint, "--oracle")
     options = {}
     if frames:
-        if loaded.family.kind != "ntp":
-            raise UserError("--frames draws the table of a tabletop (NTP) run; this is not one")
-        if frames.lower().endswith(".gif") and task.backend != "mujoco":
+        if loaded.family.kind not in ("ntp", "npi"):
+            raise UserError("--frames draws tabletop (NTP) and cars runs; this is neither")
+        if loaded.family.kind == "ntp" and frames.lower().endswith(".gif") and task.backend != "mujoco":
             raise UserError("an animated --frames GIF is filmed in physics: add --backend mujoco")
         options["frames"] = frames
     try:
@@ -377,6 +390,26 @@ def cmd_envs(args: argparse.Namespace) -> None:
     for env_id in sorted(ENV_IDS):
         names = names_of.get(env_id, [])
         print(f"{env_id:<36} " + (f"tasks: {', '.join(names)}" if names else "Gym's algorithmic rules"))
+
+
+def cmd_render(args: argparse.Namespace) -> None:
+    import time
+
+    from rich.progress import Progress
+
+    from neuralprog.envs.cars.canonicalize import cache_dir
+    from neuralprog.envs.cars.render import CarCache
+
+    cache = CarCache(args.cache or cache_dir(), args.size)
+    started = time.perf_counter()
+    todo = len(cache.missing())
+    if todo:
+        with Progress(transient=True) as bar:
+            job = bar.add_task(f"rendering {todo} car models at {args.size}px", total=todo)
+            cache.build(lambda done, total: bar.update(job, completed=done))
+    what = f"rendered {todo} models" if todo else "nothing to render"
+    _info(f"{what} in {time.perf_counter() - started:.1f}s; {cache.n_models} models at {args.size}px")
+    print(cache.root)
 
 
 def cmd_gradcheck(args: argparse.Namespace) -> int:
@@ -548,7 +581,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--split",
         choices=["seen", "unseen", "permuted"],
         help="block stacking: draw tasks from the run's training tasks, the held-out ones (default) or "
-        "the training towers built in another order; sizes are goals (1-6)",
+        "the training towers built in another order; sizes are goals (1-6). cars: draw problems on the "
+        "seen (default) or the unseen car models; sizes are camera moves",
     )
     p.add_argument(
         "--noise",
@@ -596,7 +630,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--frames",
         help="NTP: also draw the table after every API call to this PNG, or film the whole run in physics "
-        "to this GIF (with --backend mujoco)",
+        "to this GIF (with --backend mujoco). cars: the camera's view at the start and after every move, "
+        "with the pose and the target, as an animated GIF (.gif) or a PNG strip",
     )
     _physics_options(p)
     p.set_defaults(func=cmd_trace)
@@ -659,6 +694,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--verbose", action="store_true", help="print every direction's two derivatives")
     p.set_defaults(func=cmd_gradcheck)
+
+    p = verb(
+        "render",
+        "render the car models of the canonicalization task into their cache (else done on first use)",
+        "neuralprog render --size 64",
+    )
+    p.add_argument("--size", type=int, default=64, help="image side: 32, 64 (default) or 128 (the paper's)")
+    p.add_argument(
+        "--cache",
+        help="cache directory (default: $NEURALPROG_CARS_CACHE, else ~/.cache/neuralprog/cars); train, "
+        "eval, solve and trace read $NEURALPROG_CARS_CACHE",
+    )
+    p.set_defaults(func=cmd_render)
 
     p = verb("envs", "list the registered environments", "neuralprog envs")
     p.set_defaults(func=cmd_envs)

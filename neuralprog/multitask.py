@@ -96,6 +96,18 @@ class MultiTask:
         first = parts[0]
         self.problem_example = f'{{"task": "{first.name}", {first.problem_example[1:]}'
 
+    def image_bank(self, env: int) -> np.ndarray:
+        """The image bank of environment `env` (one that shows images)."""
+        for task in self.parts.values():
+            if self._env[task.name] == env and hasattr(task, "image_bank"):
+                return task.image_bank()
+        raise ValueError(f"environment {env} of {self.name} shows no images")
+
+    def with_part(self, task: Task) -> MultiTask:
+        """The same task set with one part replaced by a view of it (such as cars on unseen models)."""
+        parts = [task if t.name == task.name else t for t in self.parts.values()]
+        return MultiTask(self.name, parts, sample_from=self.sample_from)
+
     def only(self, *tasks: str) -> MultiTask:
         """The same task set, sampling problems of the given tasks only (for per-task evaluation)."""
         for task in tasks:

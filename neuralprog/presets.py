@@ -21,6 +21,11 @@ class DataConfig:
     """Problem sizes to draw traces at (addition: number of digits)."""
     per_size: int = 32
     """Traces per size (paper: 32 per length 1..20, 640 in all)."""
+    per_task: tuple[tuple[str, int], ...] = ()
+    """For a multitask: empty, per_size traces per size in all, each of a random task. Else traces of
+    each task in turn, each task's drawn (and covered) on its own: per size, the number given here for
+    the tasks it names, per_size for the others. Covering a mixed pool picks the task whose traces show
+    the most new situations: cars, whose every image is new."""
     cover: int = 0
     """0: random problems. Else each size's traces are picked greedily from a pool of this many random
     candidates, each pick the one whose call frames start from the most situations the set lacks (how a
@@ -57,6 +62,9 @@ class TrainConfig:
     """Call frames per update (each frame is an independent sequence)."""
     lr: float = 1e-3
     """Adam learning rate (the paper's 1e-4 is tuned for batch size 1)."""
+    image_lr: float = 3e-4
+    """Adam learning rate of a CNN image encoder (cars), lower than `lr`: at the core's rate its features
+    changed so fast that the core learned nothing; decays and drops scale it with `lr`."""
     lr_decay: float = 1.0
     """Multiply the learning rate by this every `lr_decay_every` updates (paper: 0.95 per 10k steps)."""
     lr_decay_every: int = 100
@@ -416,6 +424,21 @@ PRESETS: dict[str, Any] = {
             ),
         ),
         Preset(
+            "cars",
+            "cars",
+            "NPI 3D car canonicalization: 64x64 renders of 80 seen car models, a CNN encoder trained with "
+            "the core; 200 traces per trajectory length 1..10 (2,000)",
+            data=DataConfig(sizes=tuple(range(1, 11)), per_size=600),
+            train=TrainConfig(
+                updates=3000,
+                lr_decay=0.93,
+                lr_drop=1.0,
+                eval_every=100,
+                validation_problems=64,
+                stop_after_perfect=3,
+            ),
+        ),
+        Preset(
             "multitask",
             "multitask",
             "one NPI for addition and sorting (paper, Table 1): shared core and program memory, an "
@@ -424,6 +447,23 @@ PRESETS: dict[str, Any] = {
             data=DataConfig(sizes=tuple(range(2, 11)), per_size=64, cover=200),
             model=ModelSizes(program_to_heads=True),
             train=TrainConfig(updates=4000, eval_every=100, validation_problems=64, stop_after_perfect=4),
+        ),
+        Preset(
+            "multitask-cars",
+            "multitask-cars",
+            "one NPI for addition, sorting and car canonicalization (paper, Table 1): shared core and "
+            "program memory, an encoder per environment (a CNN for the cars); per size 1..10, 200 traces "
+            "of addition and of sorting chosen from 600 to cover situations, and 600 of cars",
+            data=DataConfig(sizes=tuple(range(1, 11)), per_size=200, cover=600, per_task=(("cars", 600),)),
+            model=ModelSizes(program_to_heads=True),
+            train=TrainConfig(
+                updates=6000,
+                lr_decay=0.955,
+                lr_drop=1.0,
+                eval_every=100,
+                validation_problems=64,
+                stop_after_perfect=3,
+            ),
         ),
     ]
 }

@@ -7,6 +7,7 @@ families are listed in `neuralprog.families`; Gymnasium ids in `neuralprog.envs`
 
 from __future__ import annotations
 
+from neuralprog.envs.cars.canonicalize import CARS, CARS_LARGE, CARS_SMALL
 from neuralprog.envs.scratchpad import ADDITION, ADDITION_RECURSIVE
 from neuralprog.envs.sorting import MAX, SORT, SORT_RECURSIVE
 from neuralprog.envs.tabletop.tasks import BLOCK_STACKING, ORDER_FULFILLMENT, TabletopTask
@@ -20,6 +21,10 @@ AnyTask = Task | TapeTask | TabletopTask
 MULTITASK = MultiTask("multitask", [ADDITION, SORT])
 MULTITASK_MAX = MultiTask("multitask-max", [ADDITION, SORT, MAX])
 """The multitask model after `neuralprog extend --programs RJMP,MAX`."""
+MULTITASK_CARS = MultiTask("multitask-cars", [ADDITION, SORT, CARS])
+"""NPI's Table 1: one core and program memory for addition, sorting and canonicalization."""
+MULTITASK_CARS_MAX = MultiTask("multitask-cars-max", [ADDITION, SORT, CARS, MAX])
+"""That model after `neuralprog extend --programs RJMP,MAX`."""
 
 TASKS: dict[str, AnyTask] = {
     t.name: t
@@ -30,8 +35,13 @@ TASKS: dict[str, AnyTask] = {
         SORT,
         SORT_RECURSIVE,
         MAX,
+        CARS,
+        CARS_SMALL,
+        CARS_LARGE,
         MULTITASK,
         MULTITASK_MAX,
+        MULTITASK_CARS,
+        MULTITASK_CARS_MAX,
         # RL-NTM (Zaremba & Sutskever 2015)
         COPY,
         DUPLICATED_INPUT,

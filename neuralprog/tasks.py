@@ -41,10 +41,16 @@ class ObsSpec:
     sizes: tuple[int, ...] | None = None
     """Discrete fields: field f takes values 0..sizes[f]-1. None: real-valued fields (a float vector,
     such as positions relative to a gripper)."""
+    image: int = 0
+    """Discrete fields only. 0: none is an image. Else field 0 is the index of an RGB image of
+    image x image pixels in the task's image bank (`Task.image_bank`): the model sees that image's
+    pixels, never the index."""
 
     def __post_init__(self) -> None:
         if self.sizes is not None and (len(self.sizes) != len(self.names) or min(self.sizes, default=1) < 1):
             raise ValueError(f"an ObsSpec needs one size of at least 1 per field, got {self.sizes}")
+        if self.image and (self.sizes is None or self.image < 1):
+            raise ValueError("an image field is the first of discrete fields, with a positive side")
 
     @property
     def discrete(self) -> bool:

@@ -126,13 +126,35 @@ def record(task: Task, problem: dict, seed: int | None = None) -> Trace:
     return Trace(task.name, task.env_id, problem, seed, recorder.steps)
 
 
-def generate(task: Task, sizes: Iterable[int], per_size: int, seed: int, cover: int = 0) -> list[Trace]:
+def generate(
+    task: Task,
+    sizes: Iterable[int],
+    per_size: int,
+    seed: int,
+    cover: int = 0,
+    per_task: Iterable[tuple[str, int]] = (),
+) -> list[Trace]:
     """`per_size` oracle traces for each size, from one seeded generator.
+
+    With `per_task` (task name, traces per size), a multitask's traces are those of each of its tasks in
+    turn, each task's drawn (and covered) on its own: as many per size as `per_task` says, else
+    `per_size`.
 
     With `cover` > 0, each size's traces are picked from `cover` random candidates, greedily: each pick
     is the candidate whose call frames start from the most situations (program, arguments, first
     observation) the set lacks. A small set then sees (nearly) every digit pair of every program.
     (Counting every step instead would favour problems with more work to do: only unsorted pairs.)"""
+    parts, counts = getattr(task, "parts", None), dict(per_task)
+    if counts and parts:
+        unknown = set(counts) - set(parts)
+        if unknown:
+            raise ValueError(f"data.per_task names tasks {sorted(unknown)} that {task.name} does not have")
+        sizes = list(sizes)
+        return [
+            trace
+            for name in parts
+            for trace in generate(task.only(name), sizes, counts.get(name, per_size), seed, cover)  # type: ignore[attr-defined]
+        ]
     rng = np.random.default_rng(seed)
     if not cover:
         return [record(task, task.sample(rng, size), seed) for size in sizes for _ in range(per_size)]

@@ -11,6 +11,14 @@ import os
 os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
 os.environ.setdefault("MKL_CBWR", "AVX2")
 
+from pathlib import Path
+
+# The tests' rendered car images live in one cache that every test (and benchmark subprocess) shares and
+# a later run reuses, apart from a user's own cache.
+os.environ.setdefault(
+    "NEURALPROG_CARS_CACHE", str(Path(__file__).resolve().parent.parent / ".pytest_cache" / "neuralprog-cars")
+)
+
 import pytest
 import torch
 

@@ -16,6 +16,7 @@ SCRIPTS = sorted(p.stem for p in (ROOT / "benchmarks").glob("*.py") if p.stem !=
 
 FIGURES = {
     "addition_training": {"rows"},
+    "cars": {"training", "seen", "unseen", "paper"},
     "multitask_table1": {"accuracy", "seconds", "test_sizes", "paper"},
     "npi_presets": {"rows"},
     "ntp_figures": {"fig5", "fig6", "plot"},

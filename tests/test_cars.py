@@ -10,7 +10,6 @@ import pytest
 if importlib.util.find_spec("mujoco") is None:
     pytest.skip("the physics extra (mujoco) renders the cars", allow_module_level=True)
 
-from neuralprog.envs.cars import render
 from neuralprog.envs.cars.models import N_MODELS, SEEN, car_models
 from neuralprog.envs.cars.render import AZIMUTHS, ELEVATIONS, CarCache, render_model
 
@@ -39,9 +38,8 @@ def test_bad_models_and_sizes_are_refused(index, size, message):
         render_model(index, size)
 
 
-def test_the_cache_renders_once_and_rebuilds_what_is_damaged(tmp_path, monkeypatch):
-    monkeypatch.setattr(render, "N_MODELS", 3)
-    cache = CarCache(tmp_path / "cars", size=32)
+def test_the_cache_renders_once_and_rebuilds_what_is_damaged(tmp_path):
+    cache = CarCache(tmp_path / "cars", size=32, n_models=3)
     ticks = []
     assert cache.build(lambda done, total: ticks.append((done, total))) == 3
     assert ticks[-1] == (3, 3) and cache.missing() == [] and cache.build() == 0

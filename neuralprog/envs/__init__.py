@@ -27,6 +27,7 @@ _TAPES = {
 ENV_IDS: dict[str, tuple[str, dict]] = {
     "neuralprog/Addition-v0": ("neuralprog.envs.scratchpad:AdditionEnv", {}),
     "neuralprog/BubbleSort-v0": ("neuralprog.envs.sorting:BubbleSortEnv", {}),
+    "neuralprog/Canonicalize-v0": ("neuralprog.envs.cars.canonicalize:CanonicalizeEnv", {}),
     **{env_id: ("neuralprog.envs.tapes:TapeEnv", {"task": task}) for env_id, task in _TAPES.items()},
     "neuralprog/BlockStacking-v0": ("neuralprog.envs.tabletop.env:TabletopEnv", {"task": "block-stacking"}),
     "neuralprog/OrderFulfillment-v0": (

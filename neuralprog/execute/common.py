@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+import torch
 
 
 @dataclass
@@ -30,3 +31,10 @@ def check(task: Expects, problems: list[dict], result: RunResult) -> np.ndarray:
     """(B,) bool: which runs are correct, i.e. halted with the expected answer."""
     right = [output == task.expected(p) for p, output in zip(problems, result.outputs, strict=True)]
     return np.asarray(right, dtype=bool) & np.asarray(result.halted, dtype=bool)
+
+
+def attach_images(model: Any, task: Any) -> None:
+    """Give a model that reads images (an NPI with a CNN encoder) its task's image banks, once: the
+    banks are not saved in checkpoints, since the task renders or loads them from its cache."""
+    for env in getattr(model, "needs_images", list)():
+        model.set_images(env, torch.from_numpy(task.image_bank(env)))

@@ -20,7 +20,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from neuralprog.execute.common import RunResult
+from neuralprog.execute.common import RunResult, attach_images
 from neuralprog.tasks import Machine, Task
 
 State = tuple[torch.Tensor, ...]
@@ -82,6 +82,7 @@ def run(
 
     `on_step(events, machine)` is called once per lockstep step, after the step's primitive actions."""
     model.eval()
+    attach_images(model, task)
     device = next(iter(model.parameters())).device
     names = task.programs.names
     no_args = task.programs.no_args

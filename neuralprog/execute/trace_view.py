@@ -8,6 +8,7 @@ after actions. The first step where the model departs from the reference program
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,13 +30,24 @@ def show(
     oracle: bool = False,
     pad: str = "act",
     out: Callable[[str], None] = print,
+    frames: str | Path | None = None,
 ) -> bool:
     """Print the model's execution of a parsed problem (with `oracle`, the reference program's instead);
-    returns whether the run was correct (halted with the right answer)."""
+    returns whether the run was correct (halted with the right answer). With `frames`, a task that
+    draws its machine as a picture (cars) also writes the start and the state after every action as an
+    animated GIF (a path ending in .gif) or one PNG strip."""
     if pad not in PADS:
         raise ValueError(f"pad is one of {', '.join(PADS)}, got {pad!r}")
     reference = record(task, problem).steps
     own_task = task.part(problem) if isinstance(task, MultiTask) else task  # reads its ACT arguments
+    if frames is not None and not hasattr(own_task, "picture"):
+        raise ValueError(f"--frames draws pictures of tasks that have them (cars), not of {own_task.name}")
+    pictures: list[np.ndarray] = []
+
+    def snap(machine: Any, title: str) -> None:
+        if frames is not None:
+            part = machine.machines[problem["task"]] if isinstance(task, MultiTask) else machine
+            pictures.append(own_task.picture(part, 0, title))  # type: ignore[attr-defined]
 
     def describe(next_program: str | None, next_args: tuple[int, ...]) -> str:
         if next_program is None:
@@ -47,14 +59,17 @@ def show(
     if oracle:  # replay the oracle's actions on a fresh machine, drawing it as we go
         replay = task.machine([problem])
         out(replay.render(0))
-        for step in reference:
+        snap(replay, "start")
+        for k, step in enumerate(reference):
             out(f"{'  ' * step.depth}{step.program:<8} -> {describe(step.next, step.next_args)}")
             if step.next and task.programs[step.next].primitive:
                 replay.act(np.zeros(1, dtype=np.int64), np.asarray([step.next_args]))
+                snap(replay, f"step {k} {step.program}")
                 if pad == "act":
                     out(_indent(replay.render(0), step.depth + 1))
         output = replay.outputs()[0]
         out(f"oracle output {output}  expected {task.expected(problem)}")
+        _write_frames(pictures, frames, out)
         return bool(output == task.expected(problem))
 
     count = 0
@@ -82,11 +97,15 @@ def show(
             f"{'  ' * e.depth}{e.program:<8} end {e.end_probability:.2f}  -> {describe(e.next, e.next_args)}"
         )
         out(line + marker)
+        if e.next is not None and task.programs[e.next].primitive:
+            snap(machine, f"step {count} {e.program}")
         if pad == "all" or (pad == "act" and e.next is not None and task.programs[e.next].primitive):
             out(_indent(machine.render(0), e.depth + 1))
         count += 1
 
-    out(task.machine([problem]).render(0))
+    start = task.machine([problem])
+    out(start.render(0))
+    snap(start, "start")
     result = run(model, task, [problem], on_step=on_step)
     if pad != "act" and final:
         out(final[0].render(0))
@@ -100,7 +119,29 @@ def show(
         out(f"the model departs from the oracle at step {departed[0]}")
     else:
         out("the model follows the oracle step for step")
+    _write_frames(pictures, frames, out)
     return correct
+
+
+def _write_frames(pictures: list[np.ndarray], path: str | Path | None, out: Callable[[str], None]) -> None:
+    """An animated GIF (half a second a frame, the last held) or a PNG strip, 8 pictures a row."""
+    if path is None or not pictures:
+        return
+    from PIL import Image
+
+    images = [Image.fromarray(p) for p in pictures]
+    if str(path).lower().endswith(".gif"):
+        durations = [500] * (len(images) - 1) + [2000]
+        images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0)
+    else:
+        columns = min(8, len(images))
+        rows = (len(images) + columns - 1) // columns
+        width, height = images[0].size
+        sheet = Image.new("RGB", (columns * width, rows * height), "white")
+        for k, image in enumerate(images):
+            sheet.paste(image, ((k % columns) * width, (k // columns) * height))
+        sheet.save(path)
+    out(f"{len(images)} pictures of the run: {path}")
 
 
 def _indent(text: str, depth: int) -> str:

@@ -52,6 +52,10 @@ class NPIConfig:
     """LSTM units per layer (paper: 256)."""
     layers: int = 2
     """LSTM layers (paper: 2)."""
+    images: tuple[int, ...] = ()
+    """Per environment, the side of the square RGB images it shows (0: none; empty: no environment
+    does). An image environment's first observation field is an index into its image bank (see
+    `set_images`); its encoder is a CNN over those pixels beside the one-hot fields."""
     program_to_heads: bool = False
     """Feed the frame's program embedding to the heads too: f_end, f_prog and f_arg read [h, p] instead
     of h. Not in the paper. A program learned on a frozen core (`neuralprog extend`) may have to call, at
@@ -111,18 +115,27 @@ class NPI(nn.Module):
             < 1
         ):
             raise ValueError(f"every NPI size must be at least 1: {c}")
-        # f_enc, one per environment: one-hot observation fields and arguments -> s
+        if c.images and len(c.images) != len(c.obs_sizes):
+            raise ValueError(f"NPIConfig.images needs one entry per environment, got {c.images}")
+        # f_enc, one per environment: one-hot observation fields and arguments (and, for an image
+        # environment, a CNN's features of the image its first field indexes) -> s
         self.input_sizes: list[int] = []
         encoders = []
+        self.image_encoders = nn.ModuleDict()
         for e, sizes in enumerate(c.obs_sizes):
-            offsets = torch.tensor([0, *sizes[:-1]]).cumsum(0)
+            if self.image_side(e):
+                self.image_encoders[str(e)] = ImageEncoder(self.image_side(e))
+                self.register_buffer(f"image_bank_{e}", torch.zeros(0, dtype=torch.uint8), persistent=False)
+                sizes = sizes[1:]  # the image index is not one-hot encoded
+            offsets = torch.tensor([0, *sizes[:-1]], dtype=torch.long).cumsum(0)
             arg_offsets = sum(sizes) + c.arg_size * torch.arange(c.n_args)
             # (F + 3,): where each field's one-hot block starts
             self.register_buffer(f"input_offsets_{e}", torch.cat([offsets, arg_offsets]), persistent=False)
             self.input_sizes.append(sum(sizes) + c.n_args * c.arg_size)
+            features = ImageEncoder.out_size if self.image_side(e) else 0
             encoders.append(
                 nn.Sequential(
-                    nn.Linear(self.input_sizes[e], c.state_size),
+                    nn.Linear(self.input_sizes[e] + features, c.state_size),
                     nn.ReLU(),
                     nn.Linear(c.state_size, c.state_size),
                 )
@@ -152,12 +165,45 @@ class NPI(nn.Module):
         zeros = torch.zeros(c.layers, batch, c.hidden_size, device=self.program_keys.device)
         return zeros, zeros.clone()
 
+    def image_side(self, env: int) -> int:
+        """The side of environment `env`'s images (0: it shows none)."""
+        return self.config.images[env] if self.config.images else 0
+
+    def set_images(self, env: int, bank: torch.Tensor) -> None:
+        """Give environment `env`'s encoder its image bank: (N, side, side, 3) uint8, where N is the
+        number of values of the environment's first observation field. Not saved in checkpoints: the
+        task renders or loads the images (`neuralprog.execute.common.attach_images`)."""
+        side, count = self.image_side(env), self.config.obs_sizes[env][0]
+        if bank.dtype != torch.uint8 or tuple(bank.shape) != (count, side, side, 3):
+            raise ValueError(
+                f"environment {env} needs {count} images of {side}x{side}x3 uint8, got "
+                f"{tuple(bank.shape)} {bank.dtype}"
+            )
+        device = self.program_keys.device
+        setattr(self, f"image_bank_{env}", bank.permute(0, 3, 1, 2).contiguous().to(device))  # (N, 3, H, W)
+
+    def needs_images(self) -> list[int]:
+        """The image environments whose image bank is not set yet."""
+        return [e for e in range(len(self.encoders)) if self.image_side(e) and not self.has_images(e)]
+
+    def has_images(self, env: int) -> bool:
+        return len(getattr(self, f"image_bank_{env}")) > 0
+
     def encode(self, env: int, obs: torch.Tensor, args: torch.Tensor) -> torch.Tensor:
         """Environment `env`'s encoder: (N, F) obs (extra columns ignored), (N, A) args -> (N, S)."""
         offsets = getattr(self, f"input_offsets_{env}")
-        index = torch.cat([obs[:, : len(offsets) - self.config.n_args], args], dim=1) + offsets  # (N, F + A)
-        one_hot = torch.zeros(len(index), self.input_sizes[env], device=index.device).scatter_(1, index, 1.0)
-        return self.encoders[env](one_hot)
+        first = 1 if self.image_side(env) else 0
+        fields = obs[:, first : first + len(offsets) - self.config.n_args]
+        index = torch.cat([fields, args], dim=1) + offsets  # (N, F + A)
+        x = torch.zeros(len(index), self.input_sizes[env], device=index.device).scatter_(1, index, 1.0)
+        if first:
+            if not self.has_images(env):
+                raise ValueError(f"environment {env} shows images but the model has no image bank")
+            # each distinct image through the CNN once: a trace's frames share their views
+            images, inverse = torch.unique(obs[:, 0], return_inverse=True)
+            pixels = getattr(self, f"image_bank_{env}")[images]  # (U, 3, H, W) uint8
+            x = torch.cat([x, self.image_encoders[str(env)](pixels)[inverse]], dim=1)
+        return self.encoders[env](x)
 
     def core_input(
         self, obs: torch.Tensor, args: torch.Tensor, program: torch.Tensor, env: torch.Tensor | None = None
@@ -260,6 +306,36 @@ class NPI(nn.Module):
             h, c = _lstm_cell(torch.addmm(gates_x_t, h[:n], w_hh.T), c[:n])  # (n, H)
             outputs.append(h)
         return torch.cat(outputs)  # (sum T_i, H)
+
+
+class ImageEncoder(nn.Module):
+    """The CNN of NPI's car images, trained from scratch with the core (the paper: stride-2 convolutions
+    and pooling). A first convolution with stride = kernel cuts any image into a 16 x 16 grid of
+    patches; two stride-2 convolutions, the first max-pooled, take it to 2 x 2 x 64 features. At full
+    resolution, a stride-2 first stage made training four times slower on a CPU for no better pose."""
+
+    out_size = 64 * 2 * 2
+    """Features per image."""
+
+    def __init__(self, side: int):
+        super().__init__()
+        if side < 16 or side % 16:
+            raise ValueError(f"image sides are multiples of 16, got {side}")
+        patch = side // 16
+        self.net = nn.Sequential(
+            nn.Conv2d(3, 16, patch, stride=patch),  # (16, 16, 16)
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1),  # (32, 8, 8)
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # (32, 4, 4)
+            nn.Conv2d(32, 64, 3, stride=2, padding=1),  # (64, 2, 2)
+            nn.ReLU(),
+            nn.Flatten(),
+        )
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) uint8 -> (N, out_size)."""
+        return self.net(pixels.float() / 255.0 - 0.5)
 
 
 def _lstm_cell(gates: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -20,6 +20,7 @@ import torch
 
 from neuralprog import checkpoint
 from neuralprog.execute import check, run
+from neuralprog.execute.common import attach_images
 from neuralprog.frames import FrameData, batch_loss, frame_accuracy
 from neuralprog.models.npi import NPI
 from neuralprog.multitask import MultiTask
@@ -118,6 +119,7 @@ def extend(
     old = checkpoint.load_model(payload, NPI, task, dev)
     n_old = len(task.programs)
     model = grow(old, len(target.programs) - n_old, config.seed)
+    attach_images(model, target)
 
     # Only the new rows of the program memory learn: every other gradient is off, and the old rows'
     # gradients are zeroed, so Adam (no weight decay) leaves them exactly as they were.

@@ -8,7 +8,8 @@ differ, and the one-sided details make left differ from right, so the camera's p
 pixels. A fixed generator makes the same models everywhere; the first `SEEN` are the models trained
 on, the rest are held out.
 
-The car's front points along +x, its left along +y; it stands on a grey ground plane.
+The car's front points along +x, its left along +y; it stands on a round grey ground (round, so that
+the ground's edge tells nothing of the camera's azimuth).
 """
 
 from __future__ import annotations
@@ -162,13 +163,13 @@ def scene_xml(car: Car) -> str:
             )
     return f"""<mujoco model="car">
   <visual>
-    <quality shadowsize="0"/>
+    <quality shadowsize="0" offsamples="0"/>
     <headlight ambient="0.35 0.35 0.35" diffuse="0.45 0.45 0.45" specular="0.1 0.1 0.1"/>
     <global offwidth="256" offheight="256" fovy="40"/>
   </visual>
   <worldbody>
     <light pos="2 -3 8" dir="-0.2 0.3 -1" diffuse="0.5 0.5 0.5" castshadow="false"/>
-    <geom type="plane" size="30 30 0.1" rgba="0.55 0.57 0.6 1"/>
+    <geom type="cylinder" size="12 0.01" pos="0 0 -0.01" rgba="0.55 0.57 0.6 1"/>
     {"".join(geoms)}
   </worldbody>
 </mujoco>"""

@@ -30,7 +30,7 @@ SIZES = (32, 64, 128)
 """Image sizes the cache renders (32 for quick tests)."""
 DISTANCE = 8.0
 """Camera distance from the car's middle (m)."""
-VERSION = 1
+VERSION = 2
 """Bumped when the models or the renderer change, so that old caches are rendered again."""
 
 
@@ -68,11 +68,13 @@ def render_model(index: int, size: int = 64) -> np.ndarray:
 class CarCache:
     """The rendered poses of every car model at one image size, on disk (see the module docstring)."""
 
-    def __init__(self, root: str | Path | None = None, size: int = 64):
+    def __init__(self, root: str | Path | None = None, size: int = 64, n_models: int = N_MODELS):
         if size not in SIZES:
             raise ValueError(f"image size {size} is not supported; use one of {', '.join(map(str, SIZES))}")
         self.root = Path(root) if root is not None else default_cache()
         self.size = size
+        self.n_models = n_models
+        """Models 0..n_models-1 are rendered and loaded (fewer than all for quick tests)."""
         if self.root.exists() and not self.root.is_dir():
             raise ValueError(f"car cache {self.root} is a file, not a directory")
 
@@ -93,7 +95,7 @@ class CarCache:
         """The models whose file is absent, unreadable or damaged."""
         digests = self._digests()
         bad = []
-        for index in range(N_MODELS):
+        for index in range(self.n_models):
             path = self._file(index)
             try:
                 ok = digests.get(path.name) == hashlib.sha256(path.read_bytes()).hexdigest()
@@ -131,6 +133,6 @@ class CarCache:
         return len(todo)
 
     def load(self, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-        """(N_MODELS, 24, 5, size, size, 3) uint8, rendering first what the cache lacks."""
+        """(n_models, 24, 5, size, size, 3) uint8, rendering first what the cache lacks."""
         self.build(progress)
-        return np.stack([np.load(self._file(index)) for index in range(N_MODELS)])
+        return np.stack([np.load(self._file(index)) for index in range(self.n_models)])
