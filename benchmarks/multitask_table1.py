@@ -10,6 +10,7 @@ camera moves (--cars-n) on seen and on unseen car models. Paper (Table 1, single
 to benchmarks/results/multitask_table1.json (see --out, --json).
 
     python benchmarks/multitask_table1.py [--workdir runs/bench] [--n 100]
+    python benchmarks/multitask_table1.py --multitask multitask   # addition and sorting only (no cars)
     python benchmarks/multitask_table1.py --quick     # tiny sizes: checks in seconds that it runs
 """
 
@@ -32,7 +33,8 @@ PAPER = {
     "cars-unseen": ("88.7", "89.9"),
     "max": ("", "100"),
 }
-MULTITASK = "multitask-cars"
+MULTITASKS = {"multitask-cars": ("addition", "sort", "cars"), "multitask": ("addition", "sort")}
+"""The multitask presets this script takes (--multitask), each with the single-task presets of its tasks."""
 
 QUICK = {
     "workdir": None,
@@ -76,6 +78,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100, help="problems per task (cars: see --cars-n)")
     parser.add_argument("--cars-n", type=int, default=500, help="cars trajectories per test set")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--multitask",
+        choices=list(MULTITASKS),
+        default="multitask-cars",
+        help="the multitask preset: Table 1's three tasks (default), or addition and sorting only",
+    )
     parser.add_argument("--set", action="append", default=[], metavar="[PRESET:]SECTION.FIELD=VALUE")
     defaults = ExtendConfig()
     parser.add_argument(
@@ -84,6 +92,7 @@ def main() -> None:
     parser.add_argument("--extend-per-size", type=int, default=defaults.per_size)
     parser.add_argument("--extend-updates", type=int, default=defaults.updates)
     args = common.parse(parser, QUICK)
+    multitask = args.multitask
     torch.set_num_threads(args.threads)
     extend_config = dataclasses.replace(
         defaults,
@@ -95,17 +104,17 @@ def main() -> None:
     paths, seconds, presets = {}, {}, {}
     accuracy: dict[str, dict[str, float]] = {}
     with common.scratch(args.workdir) as workdir:
-        for name in ("addition", "sort", "cars", MULTITASK):
+        for name in (*MULTITASKS[multitask], multitask):
             chosen = common.preset(name, args.set)
             assert isinstance(chosen, common.Preset)
             presets[name] = chosen
             paths[name] = common.obtain(chosen, workdir / name, common.info, verbose=True)
             seconds[name] = float(checkpoint.load(paths[name])["elapsed"])
-        extended = workdir / f"{MULTITASK}-max" / CHECKPOINT_NAME
+        extended = workdir / f"{multitask}-max" / CHECKPOINT_NAME
         if not extended.exists():
-            extend(paths[MULTITASK], ["RJMP", "MAX"], extended.parent, extend_config, log=common.info)
-        paths[f"{MULTITASK}-max"] = extended
-        seconds[f"{MULTITASK}-max"] = float(checkpoint.load(extended)["elapsed"])
+            extend(paths[multitask], ["RJMP", "MAX"], extended.parent, extend_config, log=common.info)
+        paths[f"{multitask}-max"] = extended
+        seconds[f"{multitask}-max"] = float(checkpoint.load(extended)["elapsed"])
 
         for model_name, path in paths.items():
             model, task, _ = common.load(path)
@@ -128,17 +137,18 @@ def main() -> None:
         [
             f"{row} @ {'1-4 moves' if isinstance(size, tuple) else size}",
             cell(single.get(row, row), row) if single.get(row, row) in accuracy else "",
-            cell(MULTITASK, row),
-            cell(f"{MULTITASK}-max", row),
+            cell(multitask, row),
+            cell(f"{multitask}-max", row),
             *PAPER[row],
         ]
         for row, size in TESTS.items()
+        if any(row in accuracy[model_name] for model_name in accuracy)
     ]
     header = [
         "task",
         "single-task",
-        MULTITASK,
-        f"{MULTITASK} + MAX (frozen core)",
+        multitask,
+        f"{multitask} + MAX (frozen core)",
         "paper single",
         "paper multi",
     ]

@@ -452,15 +452,15 @@ PRESETS: dict[str, Any] = {
             "multitask-cars",
             "multitask-cars",
             "one NPI for addition, sorting and car canonicalization (paper, Table 1): shared core and "
-            "program memory, an encoder per environment (a CNN for the cars); per size 1..10, 200 traces "
-            "of addition and of sorting chosen from 600 to cover situations, and 600 of cars",
-            data=DataConfig(sizes=tuple(range(1, 11)), per_size=200, cover=600, per_task=(("cars", 600),)),
+            "program memory, an encoder per environment (a CNN for the cars); per size 1..10, 64 traces "
+            "of addition and of sorting chosen from 200 to cover situations, and 600 of cars",
+            data=DataConfig(sizes=tuple(range(1, 11)), per_size=64, cover=200, per_task=(("cars", 600),)),
             model=ModelSizes(program_to_heads=True),
             train=TrainConfig(
                 updates=6000,
                 lr_decay=0.955,
                 lr_drop=1.0,
-                eval_every=100,
+                eval_every=200,
                 validation_problems=64,
                 stop_after_perfect=3,
             ),

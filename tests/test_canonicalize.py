@@ -141,9 +141,9 @@ def tiny_cars():
         pytest.skip("the physics extra (mujoco) renders the cars")
     from neuralprog.registry import TASKS, register_task
 
-    if "cars-tiny" not in TASKS:
-        register_task(CarsTask("cars-tiny", 32, n_models=TINY_MODELS, seen=TINY_SEEN))
-    return TASKS["cars-tiny"]
+    register_task(CarsTask("cars-tiny", 32, n_models=TINY_MODELS, seen=TINY_SEEN))
+    yield TASKS["cars-tiny"]
+    del TASKS["cars-tiny"]  # other tests list the library's own tasks
 
 
 def tiny_preset(updates: int, seed: int = 0):

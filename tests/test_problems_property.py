@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from neuralprog.envs.cars.render import AZIMUTHS, ELEVATIONS
 from neuralprog.envs.tapes import BLANK, END, SYMBOLS
 from neuralprog.registry import get_task, program_tasks, tape_task, tape_tasks
 from neuralprog.traces import read_traces, record, replay, write_traces
@@ -34,6 +35,17 @@ def _tagged(task: str, problems: st.SearchStrategy) -> st.SearchStrategy:
     return problems.map(lambda p: {"task": task, **p})
 
 
+POSE_KEYS = {
+    "azimuth": AZIMUTHS,
+    "elevation": ELEVATIONS,
+    "target_azimuth": AZIMUTHS,
+    "target_elevation": ELEVATIONS,
+}
+cars_problems = st.fixed_dictionaries(
+    {"model": st.integers(0, 99), **{key: st.sampled_from(grid) for key, grid in POSE_KEYS.items()}}
+)
+
+
 NPI_PROBLEMS = {
     "addition": addition_problems,
     "addition-recursive": addition_problems,
@@ -43,6 +55,15 @@ NPI_PROBLEMS = {
     "multitask": st.one_of(_tagged("addition", addition_problems), _tagged("sort", sort_problems)),
     "multitask-max": st.one_of(
         _tagged("addition", addition_problems), _tagged("sort", sort_problems), _tagged("max", sort_problems)
+    ),
+    "cars": cars_problems,
+    "cars-32": cars_problems,
+    "cars-128": cars_problems,
+    "multitask-cars": st.one_of(
+        _tagged("addition", addition_problems), _tagged("sort", sort_problems), _tagged("cars", cars_problems)
+    ),
+    "multitask-cars-max": st.one_of(
+        _tagged("cars", cars_problems), _tagged("max", sort_problems), _tagged("sort", sort_problems)
     ),
 }
 symbols = st.lists(st.integers(0, SYMBOLS - 1), min_size=1, max_size=8)
@@ -78,6 +99,8 @@ def test_npi_oracle_traces_replay_to_the_expected_answer(name, data):
     if "array" in problem:  # the answer checked against Python, not only against the task's own rule
         part = problem.get("task", name)
         assert answer == (max(problem["array"]) if part == "max" else sorted(problem["array"]))
+    elif "model" in problem:  # cars: the camera ends at the target pose
+        assert answer == {"azimuth": problem["target_azimuth"], "elevation": problem["target_elevation"]}
     else:
         assert int(answer) == int(problem["a"]) + int(problem["b"])
     assert len(trace.steps) <= task.step_budget(problem)
@@ -238,6 +261,20 @@ def _bad_multitask(parts: list[str]) -> st.SearchStrategy:
     )
 
 
+bad_cars = st.one_of(
+    not_objects,
+    *[_without(cars_problems, key) for key in ("model", *POSE_KEYS)],
+    _with(cars_problems, "model", json_values.filter(lambda v: type(v) is not int or not 0 <= v < 100)),
+    *[
+        _with(
+            cars_problems,
+            key,
+            json_values.filter(lambda v, g=grid: type(v) is not int or (v not in g and v != 180)),
+        )
+        for key, grid in POSE_KEYS.items()
+    ],
+)
+
 BAD_NPI = {
     "addition": bad_addition,
     "addition-recursive": bad_addition,
@@ -246,6 +283,11 @@ BAD_NPI = {
     "max": bad_sort,
     "multitask": _bad_multitask(["addition", "sort"]),
     "multitask-max": _bad_multitask(["addition", "sort", "max"]),
+    "cars": bad_cars,
+    "cars-32": bad_cars,
+    "cars-128": bad_cars,
+    "multitask-cars": _bad_multitask(["addition", "sort", "cars"]),
+    "multitask-cars-max": _bad_multitask(["addition", "sort", "cars", "max"]),
 }
 
 
