@@ -427,7 +427,7 @@ PRESETS: dict[str, Any] = {
             "cars",
             "cars",
             "NPI 3D car canonicalization: 64x64 renders of 80 seen car models, a CNN encoder trained with "
-            "the core; 200 traces per trajectory length 1..10 (2,000)",
+            "the core; 600 traces per trajectory length 1..10 (6,000)",
             data=DataConfig(sizes=tuple(range(1, 11)), per_size=600),
             train=TrainConfig(
                 updates=3000,

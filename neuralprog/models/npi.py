@@ -312,7 +312,8 @@ class ImageEncoder(nn.Module):
     """The CNN of NPI's car images, trained from scratch with the core (the paper: stride-2 convolutions
     and pooling). A first convolution with stride = kernel cuts any image into a 16 x 16 grid of
     patches; two stride-2 convolutions, the first max-pooled, take it to 2 x 2 x 64 features. At full
-    resolution, a stride-2 first stage made training four times slower on a CPU for no better pose."""
+    resolution, a stride-2 first stage made the CNN four times slower on a CPU and read the azimuth
+    no better (docs/npi.md)."""
 
     out_size = 64 * 2 * 2
     """Features per image."""

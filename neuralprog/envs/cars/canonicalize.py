@@ -171,7 +171,7 @@ def _hgoto(rec: Recorder, args: Args) -> Calls:
 
 
 def _vgoto(rec: Recorder, args: Args) -> Calls:
-    while (tilt := _pose(rec)[3] - _pose(rec)[1]) != 0:
+    while (tilt := (pose := _pose(rec))[3] - pose[1]) != 0:
         yield "UGOTO" if tilt > 0 else "DGOTO"
 
 
