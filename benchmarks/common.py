@@ -318,10 +318,11 @@ def kept(path: Path, compute: Callable[[], Any]) -> Any:
 
 def same_preset(saved: dict | None, chosen: Any) -> bool:
     """Whether a saved run's preset is `chosen`; a field the saved run's version did not have yet
-    counts as that field's default (so runs made before an option was added are still reused)."""
+    counts as that field's default (so runs made before an option was added are still reused), and the
+    description, which trains nothing, is not compared."""
     if saved is None:
         return False
-    filled = dict(saved)
+    filled = {**saved, "description": chosen.description}
     for f in dataclasses.fields(chosen):
         section = getattr(chosen, f.name)
         if dataclasses.is_dataclass(section) and isinstance(saved.get(f.name), dict):

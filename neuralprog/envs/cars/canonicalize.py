@@ -65,15 +65,11 @@ def distance(azimuth: int, elevation: int, target_azimuth: int, target_elevation
 
 
 @cache
-def _starts_by_size() -> dict[int, np.ndarray]:
-    """(n, 4) start and target pose indices (az, el, target az, target el) per number of moves."""
-    combos = [
-        (a, e, ta, te)
-        for a in START_AZIMUTHS
-        for e in range(N_EL)
-        for ta in range(N_AZ)
-        for te in range(N_EL)
-    ]
+def _starts_by_size(target: tuple[int, int] | None = None) -> dict[int, np.ndarray]:
+    """(n, 4) start and target pose indices (az, el, target az, target el) per number of moves, to
+    any target on the grid or to the one `target` (indices)."""
+    targets = [target] if target else [(ta, te) for ta in range(N_AZ) for te in range(N_EL)]
+    combos = [(a, e, ta, te) for a in START_AZIMUTHS for e in range(N_EL) for ta, te in targets]
     by_size: dict[int, list] = {}
     for combo in combos:
         by_size.setdefault(distance(*combo), []).append(combo)
@@ -192,12 +188,25 @@ class CarsTask(SingleEnvTask):
         '{"model": 17, "azimuth": 45, "elevation": 30, "target_azimuth": 0, "target_elevation": 15}'
     )
 
-    def __init__(self, name: str, size: int = 64, n_models: int = N_MODELS, seen: int = SEEN):
+    def __init__(
+        self,
+        name: str,
+        size: int = 64,
+        n_models: int = N_MODELS,
+        seen: int = SEEN,
+        target: tuple[int, int] | None = None,
+    ):
+        """`target`: (azimuth, elevation) in degrees that every random problem turns to (the paper's
+        canonical view is (0, 15)); None draws targets anywhere on the grid."""
         if size not in SIZES:
             raise ValueError(f"image size {size} is not supported; use one of {', '.join(map(str, SIZES))}")
         if not 0 < seen < n_models <= N_MODELS:
             raise ValueError(f"need 0 < seen < n_models <= {N_MODELS}, got seen={seen}, n_models={n_models}")
+        if target is not None and (target[0] not in AZIMUTHS or target[1] not in ELEVATIONS):
+            raise ValueError(f"the target pose {target} is not on the pose grid")
         self.name = name
+        self.target = None if target is None else (AZIMUTHS.index(target[0]), ELEVATIONS.index(target[1]))
+        """The fixed target pose of random problems (indices), or None."""
         self.image_size = size
         self.n_models = n_models
         self.seen = seen
@@ -247,9 +256,10 @@ class CarsTask(SingleEnvTask):
         return {**problem, "model": model, **grid}
 
     def sample(self, rng: np.random.Generator, size: int) -> dict:
-        combos = _starts_by_size().get(size)
-        if combos is None:
-            raise ValueError(f"a cars trajectory takes 0..{MAX_SIZE} camera moves, not {size}")
+        by_size = _starts_by_size(self.target)
+        if size not in by_size:
+            raise ValueError(f"a {self.name} trajectory takes 0..{max(by_size)} camera moves, not {size}")
+        combos = by_size[size]
         az, el, target_az, target_el = combos[int(rng.integers(len(combos)))].tolist()
         return {
             "model": int(self.models[int(rng.integers(len(self.models)))]),

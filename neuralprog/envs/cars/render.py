@@ -125,7 +125,7 @@ class CarCache:
                 np.save(f, render_model(index, self.size))
             tmp.replace(path)
             digests[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
-            index_tmp = self._index_path().with_name(f".{self._index_path().name}.tmp")
+            index_tmp = self._index_path().with_name(f".{self._index_path().name}.{os.getpid()}.tmp")
             index_tmp.write_text(json.dumps(digests, indent=0, sort_keys=True))
             index_tmp.replace(self._index_path())
             if progress is not None:
