@@ -29,7 +29,7 @@ format: setup
 	$(BIN)/ruff format neuralprog tests benchmarks examples
 
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 8 --dist loadfile
 
 bench: setup
 	$(BIN)/python benchmarks/addition_training.py

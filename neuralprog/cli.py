@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -157,7 +158,13 @@ def cmd_train(args: argparse.Namespace) -> None:
             raise UserError(f"{preset.name} trains {family.title}, which does not learn from --traces")
         traces = read_traces(args.traces, family.task(preset.task))
     path = family.train(
-        preset, out, resume=args.resume, device=_device(args.device), traces=traces, log=_info
+        preset,
+        out,
+        resume=args.resume,
+        device=_device(args.device),
+        traces=traces,
+        log=_info,
+        tensorboard=args.tensorboard,
     )
     print(path)
 
@@ -380,6 +387,103 @@ def cmd_demo(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.live import Live
+    from rich.table import Table
+
+    from neuralprog import sweep
+
+    plots = []
+    for text in args.plot or []:
+        parts = text.split(":")
+        if len(parts) not in (2, 3) or not all(parts):
+            raise UserError(f"--plot takes METRIC:FIELD[:GROUP], got {text!r}")
+        plots.append(dict(zip(("y", "x", "group"), parts, strict=False)))
+    grid = {}
+    for text in args.grid or []:
+        key, sep, values = text.partition("=")
+        if not sep or not values:
+            raise UserError(f"--grid takes SECTION.FIELD=V1,V2,..., got {text!r}")
+        grid[key] = [_scalar(v) for v in values.split(",")]
+    evaluation: dict[str, Any] = {}
+    if args.eval_sizes:
+        evaluation["sizes"] = _sizes(args.eval_sizes)
+    if args.eval_n is not None:
+        evaluation["n"] = args.eval_n
+    spec = sweep.load_spec(
+        args.spec,
+        presets=args.presets and args.presets.split(","),
+        seeds=args.seeds and _whole_numbers(args.seeds),
+        grid=grid or None,
+        eval=evaluation or None,
+        plots=plots or None,
+        cpus_per_trial=args.cpus_per_trial,
+        retries=args.retries,
+        out=args.out,
+        fixed=args.set,
+    )
+    console = Console(stderr=True)
+
+    def status(tally: sweep.Tally) -> str:
+        eta = tally.eta(max(1, (args.cpus or os.cpu_count() or 1) // spec.cpus_per_trial))
+        return (
+            f"{spec.name}: {tally.reused + tally.done}/{tally.total} done ({tally.reused} before), "
+            f"{tally.running} running, {tally.failed} failed"
+            + ("" if eta != eta else f", ETA {eta:.0f}s")  # NaN until a trial finishes
+        )
+
+    with Live(console=console, transient=True, refresh_per_second=2) as live:
+        try:
+            rows = sweep.run_sweep(
+                spec,
+                address=args.address,
+                cpus=args.cpus,
+                on_change=lambda tally: live.update(status(tally)),
+                log=lambda text: live.console.print(text),
+            )
+        except KeyboardInterrupt:
+            kept = sum(sweep.Store(spec.directory).done(t) is not None for t in sweep.trials(spec))
+            live.stop()
+            print(
+                f"neuralprog sweep: interrupted; {kept} finished trials are kept in {spec.directory}: "
+                "run the same command to run the rest",
+                file=sys.stderr,
+            )
+            return 130
+    columns = [*sweep.swept_fields(spec), "status", *sweep.metric_names(rows)]
+    table = Table(title=f"{spec.name}: {len(rows)} trials")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("preset", "status") else "right")
+    for cells, row in zip(sweep.iter_cells(rows, columns), rows, strict=True):
+        table.add_row(*cells)
+        if row["status"] != "ok":
+            table.add_row("", f"[red]{row['error']}[/red]", *[""] * (len(columns) - 2))
+    Console(width=None if sys.stdout.isatty() else 250).print(table)  # a log file gets every column whole
+    print(f"results: {sweep.write_results(spec, rows)}")
+    for y, x, group in spec.plots:
+        name = re.sub(r"[^A-Za-z0-9_.@=-]", "_", f"{y}-by-{x}-per-{group}") + ".png"
+        print(f"plot: {sweep.plot(rows, y, x, group, spec.directory / 'plots' / name)}")
+    return 1 if any(r["status"] != "ok" for r in rows) else 0
+
+
+def _scalar(text: str) -> Any:
+    """A --grid value: a number when it reads as one."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _whole_numbers(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",")]
+    except ValueError:
+        raise UserError(f"expected comma-separated whole numbers, got {text!r}") from None
+
+
 def cmd_envs(args: argparse.Namespace) -> None:
     from neuralprog.envs import ENV_IDS
     from neuralprog.registry import TASKS
@@ -564,6 +668,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--set", action="append", metavar="SECTION.FIELD=VALUE", help="override, e.g. train.lr=3e-4"
     )
     p.add_argument("--traces", help="train on this JSONL trace file instead of generating traces")
+    p.add_argument(
+        "--no-tensorboard",
+        dest="tensorboard",
+        action="store_false",
+        help="write no TensorBoard event files (written beside metrics.jsonl when tensorboard is installed)",
+    )
     p.set_defaults(func=cmd_train)
 
     p = verb(
@@ -707,6 +817,34 @@ def build_parser() -> argparse.ArgumentParser:
         "eval, solve and trace read $NEURALPROG_CARS_CACHE",
     )
     p.set_defaults(func=cmd_render)
+
+    p = verb(
+        "sweep",
+        "train and evaluate presets x seeds x overrides as Ray tasks (here, or on a cluster); resumable",
+        "neuralprog sweep benchmarks/sweeps/table4.toml\n"
+        "  neuralprog sweep --presets addition-tiny --seeds 0,1 --grid train.lr=1e-3,3e-4 --eval-sizes 10",
+    )
+    p.add_argument("spec", nargs="?", help="a TOML sweep spec (flags add to it or replace its entries)")
+    p.add_argument("--presets", help="comma-separated presets")
+    p.add_argument("--seeds", help="comma-separated seeds (default 0)")
+    p.add_argument(
+        "--grid", action="append", metavar="SECTION.FIELD=V1,V2", help="swept values; every combination runs"
+    )
+    p.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE", help="override for every trial")
+    p.add_argument("--eval-sizes", help="comma-separated test sizes (default: the trained size)")
+    p.add_argument("--eval-n", type=int, help="test problems per size (default 100)")
+    p.add_argument(
+        "--plot", action="append", metavar="METRIC:FIELD[:GROUP]", help="e.g. accuracy@10:train.lr"
+    )
+    p.add_argument("--out", help="sweep directory (default runs/sweeps/NAME)")
+    p.add_argument("--cpus-per-trial", type=int, help="CPUs and torch threads per trial (default 1)")
+    p.add_argument("--retries", type=int, help="further attempts of a failed trial (default 2)")
+    p.add_argument(
+        "--address",
+        help="join a running Ray cluster (HOST:PORT, ray://HOST:PORT or auto) instead of starting one here",
+    )
+    p.add_argument("--cpus", type=int, help="CPUs of the local Ray instance (default: all)")
+    p.set_defaults(func=cmd_sweep)
 
     p = verb("envs", "list the registered environments", "neuralprog envs")
     p.set_defaults(func=cmd_envs)

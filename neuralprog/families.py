@@ -46,7 +46,8 @@ class Family:
     task: Callable[[str], Any]
     """A task this family runs, by name (a ValueError for any other)."""
     train: Callable[..., Path]
-    """(preset, out_dir, *, resume, device, traces, log, progress) -> the final checkpoint's path."""
+    """(preset, out_dir, *, resume, device, traces, log, progress, tensorboard) -> the final
+    checkpoint's path."""
     run: Callable[[Any, Any, list[dict]], RunResult]
     """(model, task, parsed problems) -> RunResult, every problem in lockstep."""
     show: Callable[..., bool]

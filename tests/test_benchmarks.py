@@ -26,6 +26,7 @@ FIGURES = {
     "rlntm_table4": {"runs", "unfinished", "summary"},
     "sort_generalization": {"lengths", "models", "plot"},
     "sort_sample_complexity": {"rows", "first_perfect_n", "plot"},
+    "sweeps": {"overhead"},
     "throughput": {
         "train_steps_per_s_batched",
         "train_steps_per_s_step_by_step",

@@ -22,7 +22,7 @@ from neuralprog.models.npi import NPI, StepOutput
 from neuralprog.presets import PRESETS, DataConfig, get_preset, register_preset
 from neuralprog.registry import program_task
 from neuralprog.traces import frames, generate
-from neuralprog.train.common import CHECKPOINT_NAME, open_run, preset_json
+from neuralprog.train.common import CHECKPOINT_NAME, MetricsLog, open_run, preset_json
 
 pytestmark = pytest.mark.slow  # it trains a model (about 20 s)
 
@@ -104,7 +104,9 @@ class FeedForwardPreset:
     train: FeedForwardTrain = field(default_factory=FeedForwardTrain)
 
 
-def train_feedforward(preset, out_dir, resume=False, device="cpu", traces=None, log=print, progress=True):
+def train_feedforward(
+    preset, out_dir, resume=False, device="cpu", traces=None, log=print, progress=True, tensorboard=True
+):
     out_dir, task, cfg = Path(out_dir), program_task(preset.task), preset.train
     open_run(out_dir, preset_json(preset), task.name, FeedForwardNPI.kind, resume=False)
     traces = traces or generate(task, preset.data.sizes, preset.data.per_size, seed=cfg.seed)
@@ -114,12 +116,15 @@ def train_feedforward(preset, out_dir, resume=False, device="cpu", traces=None, 
     model = FeedForwardNPI(config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     rng, losses = np.random.default_rng(cfg.seed), []
-    for _ in range(cfg.updates):
+    metrics = MetricsLog(out_dir, 0, tensorboard, log)  # metrics.jsonl and TensorBoard, as the library's
+    for update in range(1, cfg.updates + 1):
         loss = batch_loss(model, data.batch(rng.integers(0, len(data), cfg.batch_frames)))[0].mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
+        metrics.write({"update": update, "train/loss": losses[-1]})
+    metrics.close()
     return checkpoint.save(
         out_dir / CHECKPOINT_NAME,
         FeedForwardNPI.kind,

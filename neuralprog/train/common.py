@@ -76,6 +76,54 @@ def truncate_metrics(path: Path, update: int) -> None:
     path.write_text("".join(line + "\n" for line in keep))
 
 
+class MetricsLog:
+    """metrics.jsonl, one JSON line per logged update, and, when the tensorboard package is installed
+    and `tensorboard` is on, TensorBoard event files under out_dir/tensorboard with the same scalars
+    (plus the seconds per update). A resumed run (`resumed_at` > 0) drops what was logged after its
+    checkpoint from both."""
+
+    def __init__(self, out_dir: Path, resumed_at: int, tensorboard: bool, log: Callable[[str], None]):
+        path = out_dir / "metrics.jsonl"
+        truncate_metrics(path, resumed_at)
+        self.file = path.open("a")
+        self.writer: Any = None
+        self.last: tuple[int, float] | None = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:  # the tensorboard extra is not installed
+                return
+            self.writer = SummaryWriter(
+                str(out_dir / "tensorboard"), purge_step=resumed_at + 1 if resumed_at else None
+            )
+            log(f"TensorBoard: tensorboard --logdir {out_dir}")
+
+    def write(self, row: dict[str, Any]) -> None:
+        self.file.write(json.dumps(row) + "\n")
+        if self.writer is None:
+            return
+        update = row["update"]
+        for key, value in row.items():
+            if key not in ("update", "time") and isinstance(value, int | float):
+                self.writer.add_scalar(key, value, update)
+        if "time" in row:
+            self.writer.add_scalar("time/elapsed_seconds", row["time"], update)
+            if self.last is not None and update > self.last[0]:
+                seconds = (row["time"] - self.last[1]) / (update - self.last[0])
+                self.writer.add_scalar("time/update_seconds", seconds, update)
+            self.last = (update, row["time"])
+
+    def flush(self) -> None:
+        self.file.flush()
+        if self.writer is not None:
+            self.writer.flush()
+
+    def close(self) -> None:
+        self.file.close()
+        if self.writer is not None:
+            self.writer.close()
+
+
 class Progress:
     """A rich progress bar with loss, accuracy and ETA on a terminal; plain periodic lines otherwise."""
 

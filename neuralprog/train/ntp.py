@@ -35,7 +35,7 @@ from neuralprog.execute.ntp import run
 from neuralprog.models.ntp import NTP, NTPConfig, scope_labels
 from neuralprog.presets import NTPPreset, validate
 from neuralprog.registry import tabletop_task
-from neuralprog.train.common import CHECKPOINT_NAME, Progress, TrainingError, open_run, truncate_metrics
+from neuralprog.train.common import CHECKPOINT_NAME, MetricsLog, Progress, TrainingError, open_run
 
 
 def training_problems(task: TabletopTask, preset: NTPPreset) -> list[dict]:
@@ -223,6 +223,7 @@ def train(
     traces: list | None = None,
     log: Callable[[str], None] = print,
     progress: bool = True,
+    tensorboard: bool = True,
 ) -> Path:
     """Train `preset` into `out_dir`; returns the path of the final checkpoint."""
     if traces is not None:
@@ -231,7 +232,7 @@ def train(
     threads = torch.get_num_threads()
     torch.set_num_threads(preset.train.threads)
     try:
-        return _train(preset, Path(out_dir), resume, torch.device(device), log, progress)
+        return _train(preset, Path(out_dir), resume, torch.device(device), log, progress, tensorboard)
     finally:
         torch.set_num_threads(threads)
 
@@ -243,6 +244,7 @@ def _train(
     dev: torch.device,
     log: Callable[[str], None],
     progress: bool,
+    tensorboard: bool,
 ) -> Path:
     task = tabletop_task(preset.task).using(preset.data.backend)
     cfg = preset.train
@@ -289,7 +291,6 @@ def _train(
             state["perfect"],
             state["success"],
         )
-        truncate_metrics(out_dir / "metrics.jsonl", update)
         log(f"resumed {ckpt_path} at update {update}")
 
     def save(finished: bool) -> Path:
@@ -324,52 +325,52 @@ def _train(
         return obs
 
     bar = Progress(cfg.updates, update, progress, log)
-    with open(out_dir / "metrics.jsonl", "a") as metrics:
-        try:
-            while update < cfg.updates and not (cfg.stop_after_perfect and perfect >= cfg.stop_after_perfect):
+    metrics = MetricsLog(out_dir, update, tensorboard, log)
+    try:
+        while update < cfg.updates and not (cfg.stop_after_perfect and perfect >= cfg.stop_after_perfect):
+            tick = time.perf_counter()
+            model.train()
+            picks = draw()
+            batch = batch_of(data, picks, dev, augment if cfg.augment > 0 else None)
+            loss, parts, right = losses(model, batch)
+            if not torch.isfinite(loss):
+                raise TrainingError(f"loss became {loss.item()} at update {update}; lower train.lr and retry")
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            update += 1
+            # the curriculum's error estimate of each program drawn in this batch
+            frame_right = (right | ~batch["valid"]).all(1).cpu().numpy()
+            for i in np.unique(data.program[picks]):
+                here = data.program[picks] == i
+                error[i] = 0.9 * error[i] + 0.1 * (1 - frame_right[here].mean())
+            elapsed += time.perf_counter() - tick
+            accuracy = float(right.sum() / batch["valid"].sum())
+            bar.advance(update, loss.item(), accuracy)
+            row: dict[str, float] = {
+                "update": update,
+                "train/loss": loss.item(),
+                "train/step_accuracy": accuracy,
+                "time": round(elapsed, 3),
+            }
+            row |= {f"train/loss_{k}": v for k, v in parts.items()}
+            row["lr"] = float(scheduler.get_last_lr()[0])
+            if update % cfg.eval_every == 0 or update == cfg.updates:
                 tick = time.perf_counter()
-                model.train()
-                picks = draw()
-                batch = batch_of(data, picks, dev, augment if cfg.augment > 0 else None)
-                loss, parts, right = losses(model, batch)
-                if not torch.isfinite(loss):
-                    raise TrainingError(
-                        f"loss became {loss.item()} at update {update}; lower train.lr and retry"
-                    )
-                optimizer.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                optimizer.step()
-                scheduler.step()
-                update += 1
-                # the curriculum's error estimate of each program drawn in this batch
-                frame_right = (right | ~batch["valid"]).all(1).cpu().numpy()
-                for i in np.unique(data.program[picks]):
-                    here = data.program[picks] == i
-                    error[i] = 0.9 * error[i] + 0.1 * (1 - frame_right[here].mean())
+                result = run(model, task, validation)
+                success = float(check(task, validation, result).mean())
                 elapsed += time.perf_counter() - tick
-                accuracy = float(right.sum() / batch["valid"].sum())
-                bar.advance(update, loss.item(), accuracy)
-                row: dict[str, float] = {
-                    "update": update,
-                    "train/loss": loss.item(),
-                    "train/step_accuracy": accuracy,
-                }
-                row |= {f"train/loss_{k}": v for k, v in parts.items()}
-                row["lr"] = float(scheduler.get_last_lr()[0])
-                if update % cfg.eval_every == 0 or update == cfg.updates:
-                    tick = time.perf_counter()
-                    result = run(model, task, validation)
-                    success = float(check(task, validation, result).mean())
-                    elapsed += time.perf_counter() - tick
-                    perfect = perfect + 1 if success == 1.0 else 0
-                    row["eval/success"] = success
-                    bar.note(update, f"step acc {accuracy:.3f}  validation success {success:.3f}")
-                metrics.write(json.dumps(row) + "\n")
-                if update % cfg.checkpoint_every == 0:
-                    metrics.flush()
-                    save(False)
-        finally:
-            bar.close()
+                perfect = perfect + 1 if success == 1.0 else 0
+                row["eval/success"] = success
+                bar.note(update, f"step acc {accuracy:.3f}  validation success {success:.3f}")
+            metrics.write(row)
+            if update % cfg.checkpoint_every == 0:
+                metrics.flush()
+                save(False)
+    finally:
+        metrics.close()
+        bar.close()
     log(f"{preset.name}: {update} updates, {elapsed:.0f}s, validation success {success:.3f}")
     return save(True)

@@ -44,7 +44,7 @@ from neuralprog.models.rlntm import (
 from neuralprog.presets import RLNTMPreset, RLNTMTrainConfig, validate
 from neuralprog.registry import tape_task
 from neuralprog.traces import Trace
-from neuralprog.train.common import CHECKPOINT_NAME, Progress, TrainingError, open_run, truncate_metrics
+from neuralprog.train.common import CHECKPOINT_NAME, MetricsLog, Progress, TrainingError, open_run
 from neuralprog.train.curriculum import LengthCurriculum
 from neuralprog.train.offline_baseline import BaselineFitter, OfflineBaseline
 
@@ -143,6 +143,7 @@ def train(
     traces: list[Trace] | None = None,
     log: Callable[[str], None] = print,
     progress: bool = True,
+    tensorboard: bool = True,
 ) -> Path:
     """Train `preset` into `out_dir`; returns the path of the final checkpoint. Stops when the task is
     solved: curriculum at its top level and greedy actions exact on `solve_accuracy` of
@@ -154,13 +155,19 @@ def train(
     threads = torch.get_num_threads()
     torch.set_num_threads(max(cfg.threads - 1, 1))
     try:
-        return _train(preset, Path(out_dir), resume, device, log, progress)
+        return _train(preset, Path(out_dir), resume, device, log, progress, tensorboard)
     finally:
         torch.set_num_threads(threads)
 
 
 def _train(
-    preset: RLNTMPreset, out_dir: Path, resume: bool, device: str, log: Callable[[str], None], progress: bool
+    preset: RLNTMPreset,
+    out_dir: Path,
+    resume: bool,
+    device: str,
+    log: Callable[[str], None],
+    progress: bool,
+    tensorboard: bool,
 ) -> Path:
     ckpt_path = out_dir / CHECKPOINT_NAME
     task = tape_task(preset.task)
@@ -194,7 +201,6 @@ def _train(
         online.mean = state["online_baseline"].to(dev)
         update, elapsed = state["update"], state["elapsed"]
         solved, accuracy = state["solved"], state["accuracy"]
-        truncate_metrics(out_dir / "metrics.jsonl", update)
         log(f"resumed {ckpt_path} at update {update}, curriculum level {curriculum.level}")
     else:
         log(f"task {task.name} (top size {top}), {config.controller} controller, preset {preset.name}")
@@ -221,7 +227,7 @@ def _train(
         )
 
     choose = sampler(generator)
-    metrics = (out_dir / "metrics.jsonl").open("a")
+    metrics = MetricsLog(out_dir, update, tensorboard, log)
     bar = Progress(cfg.updates, update, enabled=progress, log=log)
     # With a core to spare, the baseline network runs in a process of its own, beside the controller.
     baseline = OfflineBaseline(fitter, process=cfg.threads > 1 and cfg.offline_baseline)
@@ -293,7 +299,7 @@ def _train(
                 solved = accuracy >= cfg.solve_accuracy
                 row[f"eval/accuracy@{top}"] = accuracy
                 bar.note(update, f"level {curriculum.level}  greedy exact@{top} {accuracy:.3f}")
-            metrics.write(json.dumps(row) + "\n")
+            metrics.write(row)
             if update % cfg.checkpoint_every == 0 and not solved:
                 metrics.flush()
                 save(finished=False)

@@ -60,6 +60,7 @@ def train_preset(
     traces: list[Trace] | None = None,
     log: Callable[[str], None] = print,
     progress: bool = True,
+    tensorboard: bool = True,
 ) -> Path:
     """Train a seq2seq preset into `out_dir`, which must be new or empty; returns the checkpoint path.
 

@@ -28,11 +28,11 @@ from neuralprog.tasks import Task
 from neuralprog.traces import Trace, frames, generate, record
 from neuralprog.train.common import (
     CHECKPOINT_NAME,
+    MetricsLog,
     Progress,
     TrainingError,
     open_run,
     preset_json,
-    truncate_metrics,
 )
 from neuralprog.train.curriculum import FrameSampler
 
@@ -59,6 +59,7 @@ def train(
     traces: list[Trace] | None = None,
     log: Callable[[str], None] = print,
     progress: bool = True,
+    tensorboard: bool = True,
 ) -> Path:
     """Train `preset` into `out_dir`; returns the path of the final checkpoint."""
     validate(preset)
@@ -122,7 +123,6 @@ def train(
         update, perfect_streak, elapsed = state["update"], state["perfect_streak"], state["elapsed"]
         steps_streak = state.get("steps_streak", 0)  # absent from checkpoints of 2026-12-02 and before
         best_accuracy = state["best_accuracy"]
-        truncate_metrics(out_dir / "metrics.jsonl", update)
         log(f"resumed {ckpt_path} at update {update}")
 
     def save(finished: bool) -> Path:
@@ -149,7 +149,7 @@ def train(
         )
 
     model.train()
-    metrics = (out_dir / "metrics.jsonl").open("a")
+    metrics = MetricsLog(out_dir, update, tensorboard, log)
     bar = Progress(cfg.updates, update, enabled=progress, log=log)
     started = time.perf_counter() - elapsed
     verified: bool | None = state.get("verified") if state is not None else None
@@ -200,7 +200,7 @@ def train(
                         f"steps {accuracy:.4f}  validation@{max_size} {val:.3f}  "
                         + _worst(per_program, names),
                     )
-                metrics.write(json.dumps(row) + "\n")
+                metrics.write(row)
                 validated = perfect_streak >= cfg.stop_after_perfect
                 lacking = len(repairs) < cfg.repair_traces and steps_streak >= 3 * cfg.stop_after_perfect
                 stop = cfg.stop_after_perfect and (validated or lacking)
