@@ -155,6 +155,29 @@ def test_a_failing_trial_is_retried_then_recorded_while_the_others_finish(tmp_pa
     assert (out / "trials" / rows[1]["trial"] / "error.txt").exists()
 
 
+@needs_ray
+@pytest.mark.slow
+def test_ctrl_c_keeps_the_finished_trials_and_a_rerun_runs_only_the_rest(tmp_path):
+    import signal
+
+    out = tmp_path / "sweep"
+    argv = [sys.executable, "-m", "neuralprog", "sweep", "--presets", "addition-tiny", "--seeds", "0,1,2,3"]
+    argv += ["--eval-sizes", "3", "--eval-n", "5", "--cpus", "1", "--out", str(out)]
+    argv += [*(f"--set={s}" for s in TINY)]
+    driver = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(out.glob("trials/*/result.json")):
+        assert driver.poll() is None and time.monotonic() < deadline, driver.communicate()
+        time.sleep(0.2)
+    driver.send_signal(signal.SIGINT)
+    _, stderr = driver.communicate(timeout=60)
+    kept = len(list(out.glob("trials/*/result.json")))
+    assert driver.returncode == 130 and f"{kept} finished trials are kept" in stderr, stderr
+    assert 1 <= kept < 4
+    again = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and f"{4 - kept} of 4 trials to run ({kept} done before)" in again.stderr
+
+
 def _children(pid: int) -> list[int]:
     """Processes whose parent is `pid` (from /proc)."""
     kids = []
