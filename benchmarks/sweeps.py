@@ -1,9 +1,10 @@
 """Sweeps on Ray (`neuralprog sweep`): what the mechanism costs, and that it reproduces a benchmark.
 
-1. Overhead: 8 short trainings (addition-tiny, 2 seeds x 4 learning rates --lrs, --updates each, then scored
-   on 100 problems of 10 digits), once by hand, two `neuralprog train` + `neuralprog eval` chains at a
-   time, and once as one `neuralprog sweep` on a local Ray instance of 2 CPUs (Ray's start included).
-   Acceptance: the sweep takes at most 1.2x the time by hand.
+1. Overhead: 8 short trainings (addition-tiny, 2 seeds x 4 learning rates --lrs, --updates each, then
+   scored on 100 problems of 10 digits), once by hand, two `neuralprog train` + `neuralprog eval` chains
+   at a time with one torch thread each (OMP_NUM_THREADS=1, as each trial has), and once as one
+   `neuralprog sweep` on a local Ray instance of 2 CPUs (Ray's start included). Acceptance: the sweep
+   takes at most 1.2x the time by hand.
 2. Table 4: benchmarks/sweeps/rlntm_table4.toml (Copy and Reverse, direct access, seeds 0-2) as one sweep,
    compared run by run with benchmarks/results/rlntm_table4.json (`python benchmarks/rlntm_table4.py
    --tasks copy,reverse`): the same seed must solve in the same number of updates, with the same
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -38,14 +40,18 @@ QUICK = {"lrs": "1e-3", "updates": 5, "eval_n": 4, "table4": False, "workdir": N
 def by_hand(workdir: Path, lrs: list[str], updates: int, eval_n: int) -> float:
     """Seconds for the trainings as a person runs them: two train-then-eval chains at a time."""
 
+    one_thread = {**os.environ, "OMP_NUM_THREADS": "1"}  # as a trial runs (two 2-thread runs thrash 2 cores)
+
     def chain(job: tuple[str, int]) -> None:
         lr, seed = job
         out = workdir / f"hand-lr{lr}-seed{seed}"
         train = [*CLI, "train", "addition-tiny", "--out", str(out), "--seed", str(seed)]
         train += ["--set", f"train.lr={lr}", "--set", f"train.updates={updates}"]
-        subprocess.run(train, check=True, capture_output=True)
+        subprocess.run(train, check=True, capture_output=True, env=one_thread)
         evaluate = [*CLI, "eval", str(out / "checkpoint.pt"), "--lengths", "10", "--n", str(eval_n)]
-        subprocess.run([*evaluate, "--seed", str(1000 + seed)], check=True, capture_output=True)
+        subprocess.run(
+            [*evaluate, "--seed", str(1000 + seed)], check=True, capture_output=True, env=one_thread
+        )
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=2) as pool:
