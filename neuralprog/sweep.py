@@ -27,15 +27,18 @@ its one-line error while the others go on.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import itertools
 import json
 import math
 import os
 import re
+import signal
 import socket
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -480,21 +483,24 @@ def run_sweep(
         slots = max(1, int(ray.cluster_resources().get("CPU", 1)) // spec.cpus_per_trial)
         tally.running = min(len(pending), slots)
         on_change(tally)
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
-            for ref in ready:
-                trial = pending.pop(ref)
-                try:
-                    rows[trial.id] = store.save(trial, ray.get(ref))
-                    tally.done += 1
-                    tally.durations.append(rows[trial.id]["seconds"])
-                except RayError as e:
-                    rows[trial.id] = store.fail(trial, _one_line(e))
-                    tally.failed += 1
-                    error = rows[trial.id]["error"]
-                    log(f"trial {trial.id} failed after {spec.retries + 1} attempts: {error}")
-            tally.running = min(len(pending), slots)
-            on_change(tally)
+        with _interrupt_flag() as interrupted:
+            while pending and not interrupted.is_set():
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+                for ref in ready:
+                    trial = pending.pop(ref)
+                    try:
+                        rows[trial.id] = store.save(trial, ray.get(ref))
+                        tally.done += 1
+                        tally.durations.append(rows[trial.id]["seconds"])
+                    except RayError as e:
+                        rows[trial.id] = store.fail(trial, _one_line(e))
+                        tally.failed += 1
+                        error = rows[trial.id]["error"]
+                        log(f"trial {trial.id} failed after {spec.retries + 1} attempts: {error}")
+                tally.running = min(len(pending), slots)
+                on_change(tally)
+        if interrupted.is_set():
+            raise KeyboardInterrupt
     except KeyboardInterrupt:  # what finished is saved already; stop the rest
         for ref in pending:
             ray.cancel(ref, force=True)
@@ -503,6 +509,21 @@ def run_sweep(
         if address is None:
             ray.shutdown()
     return [rows[t.id] for t in every]
+
+
+@contextlib.contextmanager
+def _interrupt_flag() -> Iterator[threading.Event]:
+    """An event that Ctrl-C (SIGINT) sets while the block runs, in place of a KeyboardInterrupt that
+    could land inside Ray's calls (which do not always pass it on) or halfway through saving a trial."""
+    flag = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag  # signals reach only the main thread; there, Ctrl-C raises as usual
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: flag.set())
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _start_ray(ray: Any, address: str | None, cpus: int | None) -> None:
