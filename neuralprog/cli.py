@@ -122,13 +122,13 @@ def _backend(loaded, task, args: argparse.Namespace):
     return task.using(backend, video)
 
 
-def _sizes(text: str) -> list[int]:
+def _sizes(text: str, option: str = "--lengths") -> list[int]:
     try:
         sizes = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise UserError(f"bad --lengths {text!r}; use comma-separated integers such as 10,100,1000") from None
+        raise UserError(f"bad {option} {text!r}; use comma-separated integers such as 10,100,1000") from None
     if not sizes or min(sizes) < 1:
-        raise UserError(f"bad --lengths {text!r}; every length must be at least 1")
+        raise UserError(f"bad {option} {text!r}; every size must be at least 1")
     return sizes
 
 
@@ -408,7 +408,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         grid[key] = [_scalar(v) for v in values.split(",")]
     evaluation: dict[str, Any] = {}
     if args.eval_sizes:
-        evaluation["sizes"] = _sizes(args.eval_sizes)
+        evaluation["sizes"] = _sizes(args.eval_sizes, "--eval-sizes")
     if args.eval_n is not None:
         evaluation["n"] = args.eval_n
     spec = sweep.load_spec(
@@ -426,7 +426,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
 
     def status(tally: sweep.Tally) -> str:
-        eta = tally.eta(max(1, (args.cpus or os.cpu_count() or 1) // spec.cpus_per_trial))
+        eta = tally.eta()
         return (
             f"{spec.name}: {tally.reused + tally.done}/{tally.total} done ({tally.reused} before), "
             f"{tally.running} running, {tally.failed} failed"

@@ -26,7 +26,6 @@ its one-line error while the others go on.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import itertools
@@ -312,10 +311,9 @@ def test_sizes(preset: Any, task: Any, spec: EvalSpec) -> list[int]:
 
 def run_trial(trial: Trial, eval_spec: EvalSpec, threads: int) -> dict:
     """Train and evaluate one trial in a scratch directory. Returns {"result": figures, "files": {name:
-    base64 bytes}} so that the driver can keep everything without a shared filesystem."""
+    bytes}} so that the driver can keep everything without a shared filesystem."""
     import torch
 
-    from neuralprog import checkpoint
     from neuralprog.evaluate import evaluate
     from neuralprog.families import family_of_preset, load
 
@@ -325,17 +323,13 @@ def run_trial(trial: Trial, eval_spec: EvalSpec, threads: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="neuralprog-trial-") as scratch:
         out = Path(scratch) / "run"
         path = family_of_preset(preset).train(preset, out, resume=False, log=lambda _: None, progress=False)
-        payload = checkpoint.load(path)
         loaded = load(path)
+        payload = loaded.payload
         sizes = test_sizes(preset, loaded.task, eval_spec)
         results = evaluate(
             loaded.model, loaded.task, sizes, eval_spec.n, seed=eval_spec.seed + trial.seed, batch=eval_spec.n
         )
-        files = {
-            str(p.relative_to(out)): base64.b64encode(p.read_bytes()).decode()
-            for p in sorted(out.rglob("*"))
-            if p.is_file()
-        }
+        files = {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
     result = {
         "trial": trial.id,
         **trial.fields(),
@@ -382,8 +376,7 @@ class Store:
         directory = self.trial_dir(trial)
         directory.mkdir(parents=True, exist_ok=True)
         digests = {}
-        for name, text in returned["files"].items():
-            data = base64.b64decode(text)
+        for name, data in returned["files"].items():
             _write_atomic(directory / name, data)
             digests[name] = hashlib.sha256(data).hexdigest()
         record = {"result": returned["result"], "files": digests}
@@ -418,14 +411,16 @@ class Tally:
     done: int = 0
     failed: int = 0
     running: int = 0
+    slots: int = 1
+    """Trials that run at once: the CPUs of the Ray instance or cluster, over the CPUs per trial."""
     durations: list[float] = field(default_factory=list)
 
-    def eta(self, slots: int) -> float:
+    def eta(self) -> float:
         """Seconds left: the mean trial time so far, over what is left, `slots` at a time."""
         left = self.total - self.reused - self.done - self.failed
         if not self.durations or left <= 0:
             return math.nan if left > 0 else 0.0
-        return sum(self.durations) / len(self.durations) * math.ceil(left / max(1, slots))
+        return sum(self.durations) / len(self.durations) * math.ceil(left / self.slots)
 
 
 def check_address(address: str | None) -> None:
@@ -480,8 +475,8 @@ def run_sweep(
             num_cpus=spec.cpus_per_trial, max_retries=spec.retries, retry_exceptions=True
         )
         pending = {remote.remote(t, spec.eval, spec.cpus_per_trial): t for t in todo}
-        slots = max(1, int(ray.cluster_resources().get("CPU", 1)) // spec.cpus_per_trial)
-        tally.running = min(len(pending), slots)
+        tally.slots = max(1, int(ray.cluster_resources().get("CPU", 1)) // spec.cpus_per_trial)
+        tally.running = min(len(pending), tally.slots)
         on_change(tally)
         with _interrupt_flag() as interrupted:
             while pending and not interrupted.is_set():
@@ -497,7 +492,7 @@ def run_sweep(
                         tally.failed += 1
                         error = rows[trial.id]["error"]
                         log(f"trial {trial.id} failed after {spec.retries + 1} attempts: {error}")
-                tally.running = min(len(pending), slots)
+                tally.running = min(len(pending), tally.slots)
                 on_change(tally)
         if interrupted.is_set():
             raise KeyboardInterrupt

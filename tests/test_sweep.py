@@ -104,7 +104,7 @@ def test_the_cli_refuses_a_bad_spec_or_an_unreachable_cluster_with_exit_2(tmp_pa
 def test_a_damaged_trial_counts_as_not_done(tmp_path):
     store = sweep.Store(tmp_path)
     trial = Trial("addition-tiny", 0)
-    files = {"checkpoint.pt": "AAEC", "metrics.jsonl": "e30K"}  # base64
+    files = {"checkpoint.pt": b"\x00\x01\x02", "metrics.jsonl": b"{}\n"}
     row = store.save(trial, {"result": {"trial": trial.id, "status": "ok"}, "files": files})
     assert store.done(trial) == row
     (store.trial_dir(trial) / "checkpoint.pt").write_bytes(b"\x00")
