@@ -48,6 +48,9 @@ from neuralprog.models.ntp import NTP
 from neuralprog.multitask import MultiTask
 from neuralprog.presets import PRESETS, Preset, RLNTMPreset, Seq2SeqPreset, get_preset, override
 from neuralprog.registry import get_task, tape_task
+from neuralprog.sweep import EvalSpec, SweepSpec, preset_of, run_sweep
+from neuralprog.sweep import Store as SweepStore
+from neuralprog.sweep import trials as sweep_trials
 from neuralprog.tasks import Task
 from neuralprog.traces import frames, generate
 from neuralprog.train import reinforce, supervised
@@ -70,6 +73,7 @@ __all__ = [
     "RESULTS",
     "CarCache",
     "CarsTask",
+    "EvalSpec",
     "ExtendConfig",
     "FrameData",
     "MultiTask",
@@ -78,6 +82,8 @@ __all__ = [
     "Seq2Seq",
     "Seq2SeqPreset",
     "SizeResult",
+    "SweepSpec",
+    "SweepStore",
     "Task",
     "accuracy",
     "batch_loss",
@@ -101,15 +107,18 @@ __all__ = [
     "parse",
     "plot",
     "preset",
+    "preset_of",
     "record",
     "record_traces",
     "reinforce",
     "run",
     "run_expert",
     "run_ntp",
+    "run_sweep",
     "scratch",
     "step_losses",
     "supervised",
+    "sweep_trials",
     "table",
     "tape_task",
     "to_frames",

@@ -46,7 +46,10 @@ class FrameData:
         self.env = np.asarray([f.env for f in frame_list])
         self.args = np.asarray([f.args for f in frame_list], dtype=np.int64)
         width = max(f.obs.shape[1] for f in frame_list)  # environments differ in observation fields
-        obs = [np.pad(f.obs, ((0, 0), (0, width - f.obs.shape[1]))) for f in frame_list]
+        obs = [
+            f.obs if f.obs.shape[1] == width else np.pad(f.obs, ((0, 0), (0, width - f.obs.shape[1])))
+            for f in frame_list
+        ]
         self.obs = torch.from_numpy(np.concatenate(obs)).to(device)
         self.next_program = torch.from_numpy(np.concatenate([f.next_program for f in frame_list])).to(device)
         self.next_args = torch.from_numpy(np.concatenate([f.next_args for f in frame_list])).to(device)

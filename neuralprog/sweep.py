@@ -337,6 +337,7 @@ def run_trial(trial: Trial, eval_spec: EvalSpec, threads: int) -> dict:
         "updates": int(payload.get("update", 0)),
         "train_seconds": round(float(payload.get("elapsed", 0.0)), 3),
         **({"solved": bool(payload["solved"])} if "solved" in payload else {}),
+        **({"verified": bool(payload["verified"])} if payload.get("verified") is not None else {}),
         **{f"accuracy@{r.size}": r.accuracy for r in results},
         **{f"halted@{r.size}": r.halted_share for r in results},
         "seconds": round(time.perf_counter() - started, 3),

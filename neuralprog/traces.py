@@ -75,55 +75,74 @@ def frame_key(frame: Frame) -> bytes:
 
 
 class Recorder:
-    """Runs an oracle on one problem and records every step.
+    """What an oracle reads while it runs on one problem: the problem and the current observation.
 
     An oracle program is a generator: it reads `rec.obs()` and yields the calls it makes, either a
-    program name or a (name, args) pair; returning ends the program. The recorder keeps the call stack
-    itself, so recursive programs can go thousands of calls deep without Python recursion.
+    program name or a (name, args) pair; returning ends the program. `record_all` keeps each problem's
+    call stack itself, so recursive programs can go thousands of calls deep without Python recursion.
     """
 
-    def __init__(self, task: Task, problem: dict):
-        self.task = task
+    def __init__(self, problem: dict, fields: int):
         self.problem = problem
-        self.machine = task.machine([problem])
-        self.steps: list[Step] = []
-        self._stack: list[tuple[str, Args, Iterator]] = []
-        # a multitask machine pads observations to its widest environment; keep this problem's fields
-        self._fields = len(task.obs_specs[task.env_index(problem)].names)
+        self.fields = fields
+        """Observation fields of this problem's environment (a multitask machine pads to its widest)."""
+        self.current: tuple = ()
 
     def obs(self) -> tuple:
-        return tuple(self.machine.observe()[0, : self._fields].tolist())
-
-    def run(self, program: str, args: Args | None = None) -> None:
-        args = self.task.programs.no_args if args is None else args
-        oracle, programs = self.task.oracle, self.task.programs
-        row = np.zeros(1, dtype=np.int64)
-        self._stack.append((program, args, oracle[program](self, args)))
-        while self._stack:
-            call = next(self._stack[-1][2], None)
-            if call is None:
-                self._record(None, programs.no_args, end=True)
-                self._stack.pop()
-                continue
-            name, call_args = (call, programs.no_args) if isinstance(call, str) else call
-            call_args = tuple(int(a) for a in call_args)
-            self._record(name, call_args, end=False)
-            if programs[name].primitive:
-                self.machine.act(row, np.asarray([call_args], dtype=np.int64))
-            else:
-                self._stack.append((name, call_args, oracle[name](self, call_args)))
-
-    def _record(self, next_program: str | None, next_args: Args, end: bool) -> None:
-        program, args, _ = self._stack[-1]
-        self.steps.append(Step(len(self._stack) - 1, program, args, self.obs(), next_program, next_args, end))
+        return self.current
 
 
 def record(task: Task, problem: dict, seed: int | None = None) -> Trace:
     """The oracle's trace for one problem."""
-    problem = task.parse(problem)
-    recorder = Recorder(task, problem)
-    recorder.run(task.root_of(problem))
-    return Trace(task.name, task.env_id, problem, seed, recorder.steps)
+    return record_all(task, [problem], seed)[0]
+
+
+def record_all(task: Task, problems: list[dict], seed: int | None = None) -> list[Trace]:
+    """The oracle's traces for many problems, recorded in lockstep on one machine: each round observes
+    every unfinished problem with one call, runs each one's oracle up to its next action (calls and
+    returns leave the machine as it is), then applies all those actions with one call. Sorting's 1,216
+    training traces took 77 s one by one, mostly in per-step numpy calls."""
+    problems = [task.parse(p) for p in problems]
+    if not problems:
+        return []
+    machine = task.machine(problems)
+    oracle, programs = task.oracle, task.programs
+    no_args = programs.no_args
+    primitive = {p.name: p.primitive for p in programs.programs}
+    recorders = [Recorder(p, len(task.obs_specs[task.env_index(p)].names)) for p in problems]
+    stacks = []
+    for problem, rec in zip(problems, recorders, strict=True):
+        root = task.root_of(problem)
+        stacks.append([(root, no_args, oracle[root](rec, no_args))])
+    steps: list[list[Step]] = [[] for _ in problems]
+    live = list(range(len(problems)))
+    while live:
+        observed = machine.observe()
+        rows, actions = [], []
+        for i in live:
+            rec, stack, out = recorders[i], stacks[i], steps[i]
+            rec.current = tuple(observed[i, : rec.fields].tolist())
+            while stack:
+                program, args, calls = stack[-1]
+                call = next(calls, None)
+                if call is None:
+                    out.append(Step(len(stack) - 1, program, args, rec.current, None, no_args, True))
+                    stack.pop()
+                    continue
+                name, call_args = (call, no_args) if isinstance(call, str) else call
+                call_args = tuple(int(a) for a in call_args)
+                if name not in primitive:
+                    raise ValueError(f"the oracle of {program} calls unknown program {name!r}")
+                out.append(Step(len(stack) - 1, program, args, rec.current, name, call_args, False))
+                if primitive[name]:
+                    rows.append(i)
+                    actions.append(call_args)
+                    break
+                stack.append((name, call_args, oracle[name](rec, call_args)))
+        if rows:
+            machine.act(np.asarray(rows, dtype=np.int64), np.asarray(actions, dtype=np.int64))
+        live = [i for i in live if stacks[i]]
+    return [Trace(task.name, task.env_id, p, seed, out) for p, out in zip(problems, steps, strict=True)]
 
 
 def generate(
@@ -157,11 +176,11 @@ def generate(
         ]
     rng = np.random.default_rng(seed)
     if not cover:
-        return [record(task, task.sample(rng, size), seed) for size in sizes for _ in range(per_size)]
+        return record_all(task, [task.sample(rng, size) for size in sizes for _ in range(per_size)], seed)
     traces: list[Trace] = []
     seen: set = set()
     for size in sizes:
-        pool = [record(task, task.sample(rng, size), seed) for _ in range(max(cover, per_size))]
+        pool = record_all(task, [task.sample(rng, size) for _ in range(max(cover, per_size))], seed)
         starts = [{(f.program, f.args, f.obs[0].tobytes()) for f in frames(task, t)} for t in pool]
         for _ in range(per_size):
             best = max(range(len(pool)), key=lambda i: len(starts[i] - seen))

@@ -46,14 +46,15 @@ def addition():
 
 
 TINY = ["train.lr=3e-3", "train.stop_after_perfect=4"]
-"""addition-tiny as the tests train it. The preset itself (lr 1e-3, decayed by 0.9 per 100 updates) is
-too slow for some seeds: seed 2 never got its training steps right within the 2,500 updates (ADD1 stuck
-near 87%, with AVX2 and AVX-512 kernels alike), seed 0 took 2,150 (AVX2) or 1,400 (AVX-512). With lr
-3e-3, seeds 0-3 stop early after 1,100 / 850 / 1,800 / 1,250 updates (AVX2) or 1,450 / 850 / 1,700 /
-1,000 (AVX-512), and all eight add 100-digit numbers exactly; stopping after 4 perfect evaluations, not
-2, is what makes that hold (seed 0 stopped at 1,000 with 2 and got 1 in 20 wrong). Not always: seed 0
-with torch's default (unvectorized) kernels stops at 1,450 and its ADD loop ends early on 2 of 20
-100-digit sums (after 54 to 94 columns; 30-digit sums all right)."""
+"""addition-tiny as the tests train it. Measured before the preset turned on `model.layer_norm`
+(2026-12-06): the preset itself (lr 1e-3, decayed by 0.9 per 100 updates) was too slow for some seeds:
+seed 2 never got its training steps right within the 2,500 updates (ADD1 stuck near 87%, with AVX2 and
+AVX-512 kernels alike), seed 0 took 2,150 (AVX2) or 1,400 (AVX-512). With lr 3e-3, seeds 0-3 stopped
+early after 1,100 / 850 / 1,800 / 1,250 updates (AVX2) or 1,450 / 850 / 1,700 / 1,000 (AVX-512), and all
+eight added 100-digit numbers exactly; stopping after 4 perfect evaluations, not 2, is what made that
+hold (seed 0 stopped at 1,000 with 2 and got 1 in 20 wrong). Not always: seed 0 with torch's default
+(unvectorized) kernels stopped at 1,450 and its ADD loop ended early on 2 of 20 100-digit sums. With the
+normalization, see `test_tiny_npi_adds_100_digit_numbers_exactly` for the updates each seed takes."""
 
 
 def tiny_competent(payload, cap: int) -> tuple[bool, float]:

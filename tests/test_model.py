@@ -50,3 +50,21 @@ def test_frame_accuracy_runs_each_distinct_frame_once_and_counts_every_copy(addi
     assert evaluation.step_accuracy == pytest.approx(ok_np.mean())
     for program, accuracy in evaluation.per_program.items():
         assert accuracy == pytest.approx(ok_np[data.program[batch.frames] == program].mean())
+
+
+def test_layer_norm_is_an_option_that_leaves_old_checkpoints_loadable(addition):
+    """`layer_norm` adds a LayerNorm before each ReLU of the core MLP; without it the network (and the
+    names in its state dict, which checkpoints hold) is the one trained before the option existed."""
+    config = NPIConfig(obs_sizes=addition.env_obs_sizes, n_programs=len(addition.programs), hidden_size=16)
+    plain, normed = NPI(config), NPI(NPIConfig(**{**config.__dict__, "layer_norm": True}))
+    assert not any(isinstance(m, torch.nn.LayerNorm) for m in plain.modules())
+    assert sum(isinstance(m, torch.nn.LayerNorm) for m in normed.core_mlp) == 2
+    assert [k for k in plain.state_dict() if k.startswith("core_mlp")] == [
+        "core_mlp.0.weight", "core_mlp.0.bias", "core_mlp.2.weight", "core_mlp.2.bias"
+    ]  # fmt: skip
+    obs, args, program = (
+        torch.zeros(3, 4, dtype=torch.long),
+        torch.zeros(3, 3, dtype=torch.long),
+        torch.zeros(3, dtype=torch.long),
+    )
+    assert normed.core_input(obs, args, program).shape == plain.core_input(obs, args, program).shape

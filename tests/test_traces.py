@@ -4,7 +4,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neuralprog.traces import TraceFormatError, frames, read_traces, record, replay, write_traces
+from neuralprog.traces import (
+    TraceFormatError,
+    frames,
+    read_traces,
+    record,
+    record_all,
+    replay,
+    write_traces,
+)
 
 digits = st.text(alphabet="0123456789", min_size=1, max_size=60)
 
@@ -56,6 +64,25 @@ def test_frames_are_independent_sequences(addition):
     assert names.count("ADD") == 1 and names.count("ADD1") == 3 and names.count("CARRY") == 2
     assert sum(len(f.end) for f in fs) == len(trace.steps)
     assert all(f.end[-1] and not f.end[:-1].any() for f in fs)
+
+
+@pytest.mark.parametrize("name", ["addition", "sort", "addition-recursive", "sort-recursive", "multitask"])
+def test_traces_recorded_together_are_those_recorded_one_by_one(name):
+    """`record_all` runs every problem's oracle in lockstep on one machine: problems of other sizes (and,
+    in a multitask, of other tasks) sharing that machine change nothing in any trace."""
+    import numpy as np
+
+    from neuralprog.registry import program_task
+
+    task = program_task(name)
+    rng = np.random.default_rng(5)
+    problems = [task.sample(rng, size) for size in (1, 7, 2, 12, 3, 3)]
+    together = record_all(task, problems, seed=9)
+    assert [t.problem for t in together] == [task.parse(p) for p in problems]
+    for trace, problem in zip(together, problems, strict=True):
+        alone = record(task, problem, seed=9)
+        assert trace.steps == alone.steps and trace.seed == 9
+        assert replay(task, trace) == task.expected(task.parse(problem))
 
 
 def test_write_read_roundtrip(addition, tmp_path):

@@ -56,6 +56,11 @@ class NPIConfig:
     """Per environment, the side of the square RGB images it shows (0: none; empty: no environment
     does). An image environment's first observation field is an index into its image bank (see
     `set_images`); its encoder is a CNN over those pixels beside the one-hot fields."""
+    layer_norm: bool = False
+    """Normalize each hidden layer of the core MLP (LayerNorm before its ReLU). Not in the paper. Without
+    it, addition's ADD1 learns its digits for sums below 10 and then sits for hundreds of updates before
+    the wrapped ones (8 + 5 -> 3): trained on ADD1's frames alone, 3,000 updates got 81-89% of its steps
+    right; with it, every step by 525-1,175."""
     program_to_heads: bool = False
     """Feed the frame's program embedding to the heads too: f_end, f_prog and f_arg read [h, p] instead
     of h. Not in the paper. A program learned on a frozen core (`neuralprog extend`) may have to call, at
@@ -149,12 +154,12 @@ class NPI(nn.Module):
         generation = torch.bucketize(torch.arange(c.n_programs), bounds, right=True)
         self.register_buffer("program_generation", generation, persistent=False)
         # core: MLP over [s, p], then the LSTM
-        self.core_mlp = nn.Sequential(
-            nn.Linear(c.state_size + c.program_size, c.mlp_size),
-            nn.ReLU(),
-            nn.Linear(c.mlp_size, c.mlp_size),
-            nn.ReLU(),
-        )
+        core: list[nn.Module] = []
+        for width in (c.state_size + c.program_size, c.mlp_size):
+            core.append(nn.Linear(width, c.mlp_size))
+            core += [nn.LayerNorm(c.mlp_size)] if c.layer_norm else []
+            core.append(nn.ReLU())
+        self.core_mlp = nn.Sequential(*core)
         self.lstm = nn.LSTM(c.mlp_size, c.hidden_size, c.layers)
         # heads f_end, f_prog and f_arg, as one matrix: [end logit | key k (K) | 3 x argument logits]
         head_input = c.hidden_size + (c.program_size if c.program_to_heads else 0)

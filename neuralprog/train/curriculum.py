@@ -52,7 +52,7 @@ class FrameSampler:
         for members, k in zip(self.members, counts, strict=True):
             wrong = members[self.frame_wrong[members]]
             hard = int(k * self.hard_fraction) if len(wrong) else 0
-            picks += [rng.choice(members, size=k - hard), rng.choice(wrong, size=hard) if hard else wrong]
+            picks += [rng.choice(members, size=k - hard), rng.choice(wrong, size=hard) if hard else wrong[:0]]
         return np.concatenate(picks)
 
     def state(self) -> dict:
