@@ -54,9 +54,11 @@ def sort_recursive(tmp_path_factory):
 
 
 def test_trained_sort_recursive_is_verified_and_sorts_long_arrays(sort_recursive, capsys):
-    """The sort-recursive preset stops verified well within 4,000 of its 8,000 updates: seeds 0 / 1 took
-    2,150 / 2,200 updates (92 / 90 traces) with the tests' AVX2 kernels, 2,100 / 2,250 (95 / 94 traces)
-    with AVX-512 ones."""
+    """The sort-recursive preset stops verified well within 4,000 of its 8,000 updates. While a round
+    waited for 4 perfect evaluations, seeds 0 / 1 took 2,150 / 2,200 updates (92 / 90 traces) with the
+    tests' AVX2 kernels, 2,100 / 2,250 (95 / 94 traces) with AVX-512 ones; with 2 (since 2026-12-06),
+    seeds 0-4 took 1,150 to 2,150 with AVX-512 kernels and 2 threads (benchmarks/results/
+    training_speed.json)."""
     payload = checkpoint.load(sort_recursive)
     assert payload["traces"] <= 100 and payload["update"] <= 4000
     model, task = checkpoint.load_model(payload, NPI), get_task("sort-recursive")
