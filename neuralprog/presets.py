@@ -526,8 +526,8 @@ for _task, _title in _TAPE_TASKS.items():
             train=_train,
         )
 # Faster than the paper's settings (ours): the same SGD with momentum at twice the learning rate, and a
-# curriculum that may go up a level every 25 updates instead of 100. Copy, seeds 0 and 1: solved in
-# 1,500 and 1,600 updates, against 3,200 and 3,200 with the paper's settings (`rlntm-copy`).
+# curriculum that may go up a level every 25 updates instead of 100. Copy, seeds 0-2: solved in 1,500 /
+# 1,600 / 1,400 updates, against 3,200 / 3,200 / 3,300 with the paper's settings (`rlntm-copy`).
 PRESETS["rlntm-copy-fast"] = RLNTMPreset(
     "rlntm-copy-fast",
     "copy",

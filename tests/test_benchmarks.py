@@ -27,6 +27,7 @@ FIGURES = {
     "sort_generalization": {"lengths", "models", "plot"},
     "sort_sample_complexity": {"rows", "first_perfect_n", "plot"},
     "sweeps": {"overhead"},
+    "training_speed": {"rows", "before"},
     "throughput": {
         "train_steps_per_s_batched",
         "train_steps_per_s_step_by_step",
