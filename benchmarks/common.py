@@ -46,7 +46,15 @@ from neuralprog.models.baselines import Seq2Seq
 from neuralprog.models.npi import NPI, step_losses
 from neuralprog.models.ntp import NTP
 from neuralprog.multitask import MultiTask
-from neuralprog.presets import PRESETS, Preset, RLNTMPreset, Seq2SeqPreset, get_preset, override
+from neuralprog.presets import (
+    PRESETS,
+    Preset,
+    RLNTMPreset,
+    Seq2SeqPreset,
+    get_preset,
+    override,
+    same_preset,
+)
 from neuralprog.registry import get_task, tape_task
 from neuralprog.sweep import EvalSpec, SweepSpec, preset_of, run_sweep
 from neuralprog.sweep import Store as SweepStore
@@ -115,6 +123,7 @@ __all__ = [
     "run_expert",
     "run_ntp",
     "run_sweep",
+    "same_preset",
     "scratch",
     "step_losses",
     "supervised",
@@ -323,23 +332,6 @@ def kept(path: Path, compute: Callable[[], Any]) -> Any:
     result = compute()
     write_json(path, result)
     return result
-
-
-def same_preset(saved: dict | None, chosen: Any) -> bool:
-    """Whether a saved run's preset is `chosen`; a field the saved run's version did not have yet
-    counts as that field's default (so runs made before an option was added are still reused), and the
-    description, which trains nothing, is not compared."""
-    if saved is None:
-        return False
-    filled = {**saved, "description": chosen.description}
-    for f in dataclasses.fields(chosen):
-        section = getattr(chosen, f.name)
-        if dataclasses.is_dataclass(section) and isinstance(saved.get(f.name), dict):
-            defaults = {
-                g.name: g.default for g in dataclasses.fields(section) if g.default is not dataclasses.MISSING
-            }
-            filled[f.name] = {**json.loads(json.dumps(defaults)), **saved[f.name]}
-    return filled == json.loads(json.dumps(asdict(chosen)))
 
 
 def obtain(

@@ -12,8 +12,8 @@ worst held-out accuracy at each test size.
     python benchmarks/training_speed.py --preset addition --preset sort
     python benchmarks/training_speed.py --quick                  # tiny sizes: checks that it runs
 
-Finished trials are kept in --workdir/PRESET and reused while the preset is unchanged (a trial trained
-with other settings is trained again), so an interrupted run resumes. Writes the rows to
+Finished trials are kept in --workdir/PRESET and reused while the preset is unchanged (the sweep trains
+a trial kept from other settings again), so an interrupted run resumes. Writes the rows to
 benchmarks/results/training_speed.json, merged with the rows of presets not run this time.
 """
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 from pathlib import Path
 
@@ -123,7 +122,6 @@ def run_row(name: str, plan: dict, workdir: Path, args: argparse.Namespace) -> d
         retries=0,
         out=workdir / name,
     )
-    _drop_stale(spec)
     info(f"{name}: {len(seeds)} seeds of {preset_name} {' '.join(plan.get('set', []))}")
     trials = common.run_sweep(spec, cpus=args.threads, log=info)
     runs = []
@@ -165,17 +163,6 @@ def summarize(name: str, preset_name: str, spec: common.SweepSpec, runs: list[di
         "worst_accuracy": {s: min((r["accuracy"].get(s, 0.0) for r in ok), default=None) for s in sizes},
         "runs": runs,
     }
-
-
-def _drop_stale(spec: common.SweepSpec) -> None:
-    """Delete kept trials that were trained with other settings than today's preset (a changed recipe)."""
-    for trial in common.sweep_trials(spec):
-        directory = common.SweepStore(spec.directory).trial_dir(trial)
-        config = directory / "config.json"
-        wanted = common.preset_of(trial)
-        if config.exists() and not common.same_preset(json.loads(config.read_text()), wanted):
-            info(f"{trial.id}: trained with other settings; it trains again")
-            shutil.rmtree(directory)
 
 
 def _previous_rows(path: Path) -> dict:

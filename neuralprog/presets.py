@@ -9,6 +9,7 @@ counterparts (same data section, same seed) but from input/output pairs only.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -575,6 +576,23 @@ def register_preset(preset: Any) -> None:
     if preset.name in PRESETS and PRESETS[preset.name] is not preset:
         raise ValueError(f"a preset named {preset.name!r} exists already")
     PRESETS[preset.name] = preset
+
+
+def same_preset(saved: dict | None, chosen: Any) -> bool:
+    """Whether a saved run's preset is `chosen`; a field the saved run's version did not have yet
+    counts as that field's default (so runs made before an option was added are still reused), and the
+    description, which trains nothing, is not compared."""
+    if saved is None:
+        return False
+    filled = {**saved, "description": chosen.description}
+    for f in dataclasses.fields(chosen):
+        section = getattr(chosen, f.name)
+        if dataclasses.is_dataclass(section) and isinstance(saved.get(f.name), dict):
+            defaults = {
+                g.name: g.default for g in dataclasses.fields(section) if g.default is not dataclasses.MISSING
+            }
+            filled[f.name] = {**json.loads(json.dumps(defaults)), **saved[f.name]}
+    return filled == json.loads(json.dumps(dataclasses.asdict(chosen)))
 
 
 def get_preset(name: str) -> Any:

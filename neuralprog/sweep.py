@@ -33,6 +33,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import socket
 import sys
@@ -362,27 +363,33 @@ class Store:
         return self.root / "trials" / trial.id
 
     def done(self, trial: Trial) -> dict | None:
-        """The trial's result when it finished and its files are intact."""
+        """The trial's result when it finished, its files are intact and it was trained with the preset as
+        it is today (a kept trial of a preset whose recipe has changed since trains again)."""
+        from neuralprog.presets import same_preset
+
         path = self.trial_dir(trial) / RESULT
         try:
             record = json.loads(path.read_text())
             for name, digest in record["files"].items():
                 if hashlib.sha256((path.parent / name).read_bytes()).hexdigest() != digest:
                     return None
+            config = path.parent / "config.json"
+            if config.exists() and not same_preset(json.loads(config.read_text()), preset_of(trial)):
+                return None
             return dict(record["result"])
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
     def save(self, trial: Trial, returned: dict) -> dict:
         directory = self.trial_dir(trial)
-        directory.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(directory, ignore_errors=True)  # what an earlier attempt or recipe left there
+        directory.mkdir(parents=True)
         digests = {}
         for name, data in returned["files"].items():
             _write_atomic(directory / name, data)
             digests[name] = hashlib.sha256(data).hexdigest()
         record = {"result": returned["result"], "files": digests}
         _write_atomic(directory / RESULT, (json.dumps(record, indent=2) + "\n").encode())
-        (directory / "error.txt").unlink(missing_ok=True)
         return dict(returned["result"])
 
     def fail(self, trial: Trial, error: str) -> dict:

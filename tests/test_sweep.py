@@ -101,6 +101,24 @@ def test_the_cli_refuses_a_bad_spec_or_an_unreachable_cluster_with_exit_2(tmp_pa
     assert not (tmp_path / "trials").exists()
 
 
+def test_a_trial_kept_from_other_settings_counts_as_not_done(tmp_path):
+    """A kept trial whose config.json is not the preset as it is today (its recipe changed since) trains
+    again; a config saved before a field existed counts that field at its default."""
+    import dataclasses
+
+    from neuralprog.presets import get_preset
+
+    store = sweep.Store(tmp_path)
+    trial = Trial("addition-tiny", 0)
+    today = json.loads(json.dumps(dataclasses.asdict(sweep.preset_of(trial))))
+    older = {**today, "model": {k: v for k, v in today["model"].items() if k != "layer_norm"}}
+    for config, kept in ((today, True), (older, False)):
+        files = {"config.json": json.dumps(config).encode()}
+        row = store.save(trial, {"result": {"trial": trial.id, "status": "ok"}, "files": files})
+        assert (store.done(trial) == row) is kept
+    assert get_preset("addition-tiny").model.layer_norm  # the field the older config lacks is not its default
+
+
 def test_a_damaged_trial_counts_as_not_done(tmp_path):
     store = sweep.Store(tmp_path)
     trial = Trial("addition-tiny", 0)
