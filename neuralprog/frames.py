@@ -92,17 +92,24 @@ def batch_loss(model: NPI, batch: FrameBatch):
 
 @dataclasses.dataclass
 class FrameAccuracy:
-    frame_ok: np.ndarray  # (len(data),) every step of the frame right
-    step_accuracy: float  # over all steps of all frames
+    frame_ok: np.ndarray  # (len(data),) every step of the frame right (False where not checked)
+    checked: np.ndarray  # (len(data),) the frame (or a copy of it) was run
+    step_accuracy: float  # over all steps of the checked frames
     per_program: dict[int, float]  # step accuracy per program id
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.checked.all())
 
 
 @torch.no_grad()
-def frame_accuracy(model: NPI, data: FrameData, chunk: int = 4096) -> FrameAccuracy:
-    """Teacher-forced evaluation of every frame's steps (each distinct frame run once): which frames are
-    right, step accuracy overall and per program."""
+def frame_accuracy(
+    model: NPI, data: FrameData, chunk: int = 4096, distinct: np.ndarray | None = None
+) -> FrameAccuracy:
+    """Teacher-forced evaluation of every frame's steps (each distinct frame run once; or only the
+    distinct frames given): which frames are right, step accuracy overall and per program."""
     model.eval()
-    distinct = data.distinct
+    distinct = data.distinct if distinct is None else np.sort(distinct)
     distinct_ok = np.ones(len(distinct), dtype=bool)
     step_ok, step_program, step_copies = [], [], []
     for lo in range(0, len(distinct), chunk):
@@ -113,7 +120,7 @@ def frame_accuracy(model: NPI, data: FrameData, chunk: int = 4096) -> FrameAccur
         distinct_ok[lo : lo + chunk] = ~np.isin(part, batch.frames[~ok_np])
         step_ok.append(ok_np)
         step_program.append(data.program[batch.frames])
-        step_copies.append(data.copies[np.searchsorted(distinct, batch.frames)])
+        step_copies.append(data.copies[np.searchsorted(data.distinct, batch.frames)])
     model.train()
     ok_all, program_all, copies = map(np.concatenate, (step_ok, step_program, step_copies))
 
@@ -121,5 +128,17 @@ def frame_accuracy(model: NPI, data: FrameData, chunk: int = 4096) -> FrameAccur
         return float((ok_all[steps] * copies[steps]).sum() / copies[steps].sum())
 
     per_program = {int(p): accuracy(program_all == p) for p in np.unique(program_all)}
-    frame_ok = distinct_ok[np.searchsorted(distinct, data.copy_of)]
-    return FrameAccuracy(frame_ok, accuracy(np.ones(len(ok_all), dtype=bool)), per_program)
+    where = np.minimum(np.searchsorted(distinct, data.copy_of), len(distinct) - 1)
+    checked = distinct[where] == data.copy_of
+    frame_ok = checked & distinct_ok[where]
+    return FrameAccuracy(frame_ok, checked, accuracy(np.ones(len(ok_all), dtype=bool)), per_program)
+
+
+def sample_distinct(data: FrameData, share: float, rng: np.random.Generator) -> np.ndarray:
+    """A share of each program's distinct frames (at least one each), drawn without replacement."""
+    programs = data.program[data.distinct]
+    picks = []
+    for p in np.unique(programs):
+        members = data.distinct[programs == p]
+        picks.append(rng.choice(members, size=max(1, round(share * len(members))), replace=False))
+    return np.concatenate(picks)

@@ -3,7 +3,7 @@ import pytest
 import torch
 from helpers import assert_packed_equals_stepwise
 
-from neuralprog.frames import FrameData, batch_loss, frame_accuracy
+from neuralprog.frames import FrameData, batch_loss, frame_accuracy, sample_distinct
 from neuralprog.models.npi import NPI, NPIConfig
 from neuralprog.traces import frames, generate
 
@@ -50,6 +50,17 @@ def test_frame_accuracy_runs_each_distinct_frame_once_and_counts_every_copy(addi
     assert evaluation.step_accuracy == pytest.approx(ok_np.mean())
     for program, accuracy in evaluation.per_program.items():
         assert accuracy == pytest.approx(ok_np[data.program[batch.frames] == program].mean())
+    assert evaluation.complete and evaluation.checked.all()
+
+    # A sampled evaluation (train.eval_share) runs some distinct frames of every program and tells the
+    # same about each frame it ran, or a copy of, as the full one.
+    sample = sample_distinct(data, 0.3, np.random.default_rng(0))
+    assert set(data.program[sample]) == set(data.program)
+    assert len(sample) == len(set(sample)) < 0.4 * len(data.distinct)
+    partial = frame_accuracy(model, data, chunk=5, distinct=sample)
+    assert not partial.complete
+    assert np.array_equal(partial.checked, np.isin(data.copy_of, sample))
+    assert np.array_equal(partial.frame_ok, partial.checked & evaluation.frame_ok)
 
 
 def test_layer_norm_is_an_option_that_leaves_old_checkpoints_loadable(addition):

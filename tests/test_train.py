@@ -94,6 +94,55 @@ def test_adaptive_curriculum_favours_programs_and_frames_with_errors():
     assert share[1] > 0.35 and share[0] > 0.2 and share[2] > 0.2  # 3% error: 0.5 * 1.82 / 3.82 + 1/6
     assert np.isin(picks, [100, 101, 102]).mean() > 0.15  # half of program 1's share
 
+    # An evaluation of some frames re-estimates from those and keeps what it did not see.
+    wrong[250] = True
+    sampler.update(wrong)  # program 2: 1% wrong
+    checked = np.zeros(300, dtype=bool)
+    checked[[0, 1, 100, 103, 104, 105]] = True
+    sampler.update(np.isin(np.arange(300), [0, 103]), checked)
+    assert sampler.error.tolist() == pytest.approx([0.5, 0.25, 0.01])
+    assert np.flatnonzero(sampler.frame_wrong).tolist() == [0, 101, 102, 103, 250]
+
+
+def test_the_curriculum_can_split_a_batch_by_steps_instead_of_frames():
+    """curriculum_by_steps: a program whose frames are ten times longer gets a tenth as many frames for
+    the same error, so each program's share counts steps."""
+    from neuralprog.train.curriculum import FrameSampler
+
+    programs = np.repeat([0, 1], [100, 100])
+    lengths = np.where(programs == 0, 20, 2)
+    by_frames = FrameSampler(programs, adaptive=True, temperature=0.05, hard_fraction=0.0)
+    by_steps = FrameSampler(programs, True, 0.05, 0.0, frame_lengths=lengths)
+    for sampler in (by_frames, by_steps):
+        sampler.update(np.zeros(200, dtype=bool))
+    frames_share = (programs[by_frames.sample(np.random.default_rng(0), 4000)] == 0).mean()
+    picks = by_steps.sample(np.random.default_rng(0), 4000)
+    steps_share = lengths[picks][programs[picks] == 0].sum() / lengths[picks].sum()
+    assert frames_share == pytest.approx(0.5, abs=0.03)
+    assert steps_share == pytest.approx(0.5, abs=0.03)
+    assert (programs[picks] == 0).mean() == pytest.approx(1 / 11, abs=0.02)
+
+
+@pytest.mark.slow
+def test_a_sampled_evaluation_that_finds_nothing_wrong_is_followed_by_a_full_one(tmp_path, monkeypatch):
+    """train.eval_share: an evaluation runs a share of the distinct frames; when they are all right
+    (forced here), every frame is run, since stopping needs that; the last evaluation is always full."""
+    from neuralprog.train import supervised
+
+    real, shares = supervised.frame_accuracy, []
+
+    def spy(model, data, distinct=None):
+        result = real(model, data, distinct=distinct)
+        shares.append(None if distinct is None else len(distinct) / len(data.distinct))
+        return result if distinct is None else dataclasses.replace(result, step_accuracy=1.0)
+
+    monkeypatch.setattr(supervised, "frame_accuracy", spy)
+    preset = override(_short(updates=60), ["train.eval_share=0.25", "train.stop_after_perfect=0"])
+    train(preset, tmp_path / "run", **_quiet())
+    # After updates 20 and 40: a quarter of the frames, then all of them; after 60 (the last): all.
+    assert shares[0] == pytest.approx(0.25, abs=0.02) and shares[2] == pytest.approx(0.25, abs=0.02)
+    assert len(shares) == 5 and shares[1] is None and shares[3] is None and shares[4] is None
+
 
 @pytest.mark.slow
 def test_a_dip_in_step_accuracy_never_drops_the_learning_rate_below_its_floor(tmp_path, monkeypatch):
@@ -106,7 +155,9 @@ def test_a_dip_in_step_accuracy_never_drops_the_learning_rate_below_its_floor(tm
     monkeypatch.setattr(
         supervised,
         "frame_accuracy",
-        lambda model, data: dataclasses.replace(real(model, data), step_accuracy=float(next(worse))),
+        lambda model, data, **kw: dataclasses.replace(
+            real(model, data, **kw), step_accuracy=float(next(worse))
+        ),
     )
     preset = override(
         _short(updates=60),

@@ -19,20 +19,38 @@ import numpy as np
 class FrameSampler:
     """Draws frame indices, uniformly or by the adaptive curriculum."""
 
-    def __init__(self, frame_programs: np.ndarray, adaptive: bool, temperature: float, hard_fraction: float):
+    def __init__(
+        self,
+        frame_programs: np.ndarray,
+        adaptive: bool,
+        temperature: float,
+        hard_fraction: float,
+        frame_lengths: np.ndarray | None = None,
+    ):
         self.frame_programs = frame_programs
         self.adaptive = adaptive
         self.temperature = temperature
         self.hard_fraction = hard_fraction
         self.programs = np.unique(frame_programs)
         self.members = [np.flatnonzero(frame_programs == p) for p in self.programs]
+        # Frames per step of each program's share: 1 (shares count frames), or 1 / its mean frame length.
+        self.frames_per_step = np.ones(len(self.programs))
+        if frame_lengths is not None:
+            self.frames_per_step = 1 / np.asarray([frame_lengths[m].mean() for m in self.members])
         self.error = np.ones(len(self.programs))
         self.frame_wrong = np.zeros(len(frame_programs), dtype=bool)
 
-    def update(self, wrong: np.ndarray) -> None:
-        """Re-estimate from an evaluation of every frame: `wrong[i]` is True when frame i had a wrong step."""
-        self.error = np.asarray([wrong[members].mean() for members in self.members])
-        self.frame_wrong[:] = wrong
+    def update(self, wrong: np.ndarray, checked: np.ndarray | None = None) -> None:
+        """Re-estimate from an evaluation: `wrong[i]` is True when frame i had a wrong step. An evaluation
+        of some frames only (`checked`) estimates each program's error from its checked frames and
+        leaves what is known of the others."""
+        if checked is None:
+            checked = np.ones(len(wrong), dtype=bool)
+        for i, members in enumerate(self.members):
+            seen = members[checked[members]]
+            if len(seen):
+                self.error[i] = wrong[seen].mean()
+        self.frame_wrong[checked] = wrong[checked]
 
     def observe(self, frames: np.ndarray, wrong: np.ndarray) -> None:
         """Keep the wrong-frame set current between full evaluations with a training batch's results, so
@@ -47,7 +65,8 @@ class FrameSampler:
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         if not self.adaptive:
             return rng.integers(0, len(self.frame_programs), size=n)
-        counts = rng.multinomial(n, self.program_weights())
+        weights = self.program_weights() * self.frames_per_step
+        counts = rng.multinomial(n, weights / weights.sum())
         picks = []
         for members, k in zip(self.members, counts, strict=True):
             wrong = members[self.frame_wrong[members]]

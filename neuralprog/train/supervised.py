@@ -20,7 +20,7 @@ import torch
 from neuralprog import checkpoint
 from neuralprog.execute import check, run
 from neuralprog.execute.common import attach_images
-from neuralprog.frames import FrameData, batch_loss, frame_accuracy
+from neuralprog.frames import FrameData, batch_loss, frame_accuracy, sample_distinct
 from neuralprog.models.npi import NPI, NPIConfig
 from neuralprog.presets import Preset, validate
 from neuralprog.registry import program_task
@@ -91,7 +91,11 @@ def train(
         """The frames of `traces` and a sampler over them."""
         data = FrameData([f for t in traces for f in frames(task, t)], dev)
         sampler = FrameSampler(
-            data.program, cfg.curriculum, cfg.curriculum_temperature, cfg.curriculum_hard_fraction
+            data.program,
+            cfg.curriculum,
+            cfg.curriculum_temperature,
+            cfg.curriculum_hard_fraction,
+            data.length if cfg.curriculum_by_steps else None,
         )
         return data, sampler
 
@@ -154,6 +158,13 @@ def train(
             verified=verified,
         )
 
+    def evaluation_sample(update: int) -> np.ndarray | None:
+        """The distinct frames the evaluation after `update` runs (None: all, as the last one does); a
+        function of the update, so that a resumed run checks the same frames."""
+        if cfg.eval_share >= 1.0 or update == cfg.updates:
+            return None
+        return sample_distinct(data, cfg.eval_share, np.random.default_rng([cfg.seed, 3, update]))
+
     model.train()
     metrics = MetricsLog(out_dir, update, tensorboard, log)
     bar = Progress(cfg.updates, update, enabled=progress, log=log)
@@ -186,13 +197,15 @@ def train(
                 bar.advance(update, loss=row["train/loss"], acc=row["train/step_accuracy"])
 
                 if update % cfg.eval_every == 0 or update == cfg.updates:
-                    evaluation = frame_accuracy(model, data)
+                    evaluation = frame_accuracy(model, data, distinct=evaluation_sample(update))
+                    if not evaluation.complete and evaluation.step_accuracy == 1.0:
+                        evaluation = frame_accuracy(model, data)
                     accuracy, per_program = evaluation.step_accuracy, evaluation.per_program
                     if accuracy < best_accuracy:
                         _scale_lr(optimizer, cfg.lr_drop, floor=cfg.lr_min)
                     best_accuracy = max(best_accuracy, accuracy)
                     row["train/lr"] = optimizer.param_groups[0]["lr"]
-                    sampler.update(~evaluation.frame_ok)
+                    sampler.update(~evaluation.frame_ok, evaluation.checked)
                     names = task.programs.names
                     row["eval/step_accuracy"] = accuracy
                     row.update({f"eval/step_accuracy/{names[p]}": a for p, a in per_program.items()})
