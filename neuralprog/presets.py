@@ -91,8 +91,9 @@ class TrainConfig:
     """Share of each program's frames drawn from the frames the last evaluation got wrong."""
     curriculum_by_steps: bool = False
     """The softmax splits a batch's steps between programs, not its frames: a program whose frames are
-    long (addition's ADD, 23 steps on average, against ADD1's 2.4) gets fewer of them. Off, a learned
-    ADD still filled half of each addition batch's steps, a third of them at the least."""
+    long (addition's ADD, 23 steps on average, against ADD1's 2.4) gets fewer of them. Off, ADD filled
+    half of an addition batch's steps even once learned (two thirds before), and the update's cost is
+    in its steps."""
     eval_every: int = 50
     """Updates between evaluations (teacher-forced accuracy on every training frame, validation runs)."""
     eval_share: float = 1.0

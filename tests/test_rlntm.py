@@ -382,3 +382,18 @@ def test_cli_gradcheck_exit_status(capsys):
     assert "PASS" in capsys.readouterr().out
     assert main(["gradcheck", "--task", "copy", "--controller", "lstm", "--estimator", "wrong-action"]) == 1
     assert "FAILED" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("task", ["copy", "duplicated-input", "reverse", "repeat-copy", "forward-reverse"])
+def test_a_fast_preset_is_its_task_preset_with_four_settings_of_ours(task):
+    """`rlntm-TASK-fast` changes the inverse temperature, entropy bonus, learning rate and refractory
+    period of `rlntm-TASK` and nothing else, so its records compare with the paper-settings preset's."""
+    base, fast = get_preset(f"rlntm-{task}"), get_preset(f"rlntm-{task}-fast")
+    assert (fast.task, fast.model.controller) == (base.task, "direct")
+    assert replace(fast.model, inverse_temperature=base.model.inverse_temperature) == base.model
+    assert replace(
+        fast.train, lr=base.train.lr, refractory=25, entropy_bonus=base.train.entropy_bonus
+    ) == replace(base.train, refractory=25)
+    assert fast.model.inverse_temperature == 0.1 and fast.train.entropy_bonus == 0.1
+    assert fast.train.refractory == 25 < base.train.refractory
+    assert fast.train.lr == (0.05 if task == "repeat-copy" else 0.1)
