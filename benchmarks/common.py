@@ -56,9 +56,7 @@ from neuralprog.presets import (
     same_preset,
 )
 from neuralprog.registry import get_task, tape_task
-from neuralprog.sweep import EvalSpec, SweepSpec, preset_of, run_sweep
-from neuralprog.sweep import Store as SweepStore
-from neuralprog.sweep import trials as sweep_trials
+from neuralprog.sweep import EvalSpec, SweepSpec, run_sweep
 from neuralprog.tasks import Task
 from neuralprog.traces import frames, generate
 from neuralprog.train import reinforce, supervised
@@ -91,7 +89,6 @@ __all__ = [
     "Seq2SeqPreset",
     "SizeResult",
     "SweepSpec",
-    "SweepStore",
     "Task",
     "accuracy",
     "batch_loss",
@@ -115,7 +112,6 @@ __all__ = [
     "parse",
     "plot",
     "preset",
-    "preset_of",
     "record",
     "record_traces",
     "reinforce",
@@ -127,7 +123,6 @@ __all__ = [
     "scratch",
     "step_losses",
     "supervised",
-    "sweep_trials",
     "table",
     "tape_task",
     "to_frames",
