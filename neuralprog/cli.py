@@ -275,6 +275,11 @@ def cmd_trace(args: argparse.Namespace) -> None:
     frames = getattr(args, "frames", None)
     if frames:
         _writable(frames, "--frames")
+    page = getattr(args, "html", None)
+    if page:
+        if frames:
+            raise UserError("--html and --frames each write the run; give one of them")
+        _writable(page, "--html")
     loaded = _load(args.checkpoint, args.device)
     task = _backend(loaded, loaded.task, args)
     if args.oracle and not loaded.family.has_expert:
@@ -290,6 +295,18 @@ def cmd_trace(args: argparse.Namespace) -> None:
         problem = task.parse(json.loads(args.problem))
     except json.JSONDecodeError as e:
         raise UserError(f"--problem is not valid JSON ({e.msg}); example: {task.problem_example}") from None
+    if page:
+        from neuralprog.execute.page import write
+
+        title = f"{task.name}: " + ("the oracle" if args.oracle else f"the model of {args.checkpoint}")
+        data = loaded.family.page(loaded.model, task, problem, oracle=args.oracle, title=title)
+        verdict = data["verdict"]
+        outcome = "correct" if verdict["correct"] else ("WRONG" if verdict["halted"] else "did not halt")
+        _info(
+            f"{verdict['steps']} steps, {outcome}" + (f"; {verdict['failure']}" if verdict["failure"] else "")
+        )
+        print(write(data, page))
+        return
     loaded.family.show(loaded.model, task, problem, oracle=args.oracle, pad=args.pad, out=print, **options)
 
 
@@ -727,7 +744,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb(
         "trace",
         "show a model's execution step by step",
-        'neuralprog trace CKPT --problem \'{"a": "96", "b": "25"}\'',
+        'neuralprog trace CKPT --problem \'{"a": "96", "b": "25"}\' [--html run.html]',
     )
     p.add_argument("checkpoint")
     p.add_argument("--problem", required=True, help="one problem as JSON")
@@ -736,6 +753,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--pad", choices=["act", "all", "none"], default="act", help="when to draw the scratch pad"
+    )
+    p.add_argument(
+        "--html",
+        help="write the run as one self-contained HTML page to step through (call tree, the machine at "
+        "every step, end probability and top scores, the first departure from the oracle) instead of "
+        "printing it",
     )
     p.add_argument(
         "--frames",

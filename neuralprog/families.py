@@ -52,6 +52,9 @@ class Family:
     """(model, task, parsed problems) -> RunResult, every problem in lockstep."""
     show: Callable[..., bool]
     """The trace view: (model, task, problem, oracle=, pad=, out=) -> whether the run was correct."""
+    page: Callable[..., dict]
+    """The trace page's data (`neuralprog.execute.page`): (model, task, problem, oracle=, title=) -> the
+    run recorded step by step, whatever its outcome."""
     halting: str
     """What ends a run, said under `eval`'s table."""
     calls_programs: bool
@@ -75,6 +78,7 @@ NPI_FAMILY = Family(
     train=supervised.train,
     run=interpret,
     show=trace_view.show,
+    page=trace_view.page,
     halting="a run halts when its root program returns within its step and call-depth budgets",
     calls_programs=True,
     has_expert=True,
@@ -86,7 +90,7 @@ def _seq2seq_run(model: Seq2Seq, task: Any, problems: list[dict]) -> RunResult:
     return seq2seq_runner.run_seq2seq(model, task.name, problems)
 
 
-def _no_trace(model: Any, task: Any, problem: dict, **options: Any) -> bool:
+def _no_trace(model: Any, task: Any, problem: dict, **options: Any) -> Any:
     raise ValueError(
         "the seq2seq baseline answers without running programs: there is no execution to show "
         "(eval and solve take it)"
@@ -100,6 +104,7 @@ SEQ2SEQ_FAMILY = Family(
     train=seq2seq.train_preset,
     run=_seq2seq_run,
     show=_no_trace,
+    page=_no_trace,
     halting="a seq2seq answer halts when the decoder emits EOS within its step budget",
     calls_programs=False,
 )
@@ -113,6 +118,7 @@ RLNTM_FAMILY = Family(
     train=reinforce.train,
     run=rlntm_runner.run,
     show=rlntm_runner.show,
+    page=rlntm_runner.page,
     halting=rlntm_runner.HALTING,
     calls_programs=False,
 )
@@ -130,6 +136,7 @@ NTP_FAMILY = Family(
     train=ntp.train,
     run=_ntp_run,
     show=ntp_view.show,
+    page=ntp_view.page,
     halting=ntp_runner.HALTING,
     calls_programs=False,
     has_expert=True,

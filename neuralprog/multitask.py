@@ -70,6 +70,10 @@ class MixedMachine:
     def render(self, row: int) -> str:
         return self.machines[self.task_of[row]].render(int(self.local[row]))
 
+    def part(self, row: int) -> tuple[Any, int]:
+        """The machine of a row's own task, and the row's index in it."""
+        return self.machines[self.task_of[row]], int(self.local[row])
+
 
 class MultiTask:
     """Several tasks as one (see the module docstring)."""

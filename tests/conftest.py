@@ -39,6 +39,29 @@ def pytest_collection_modifyitems(items):
 
 
 @pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium driven by Playwright, for the trace pages. Skipped where either is missing,
+    unless NEURALPROG_BROWSER_TESTS=1 (CI sets it after installing Chromium), where that fails."""
+    from helpers import CHROMIUM, CHROMIUM_FLAGS
+
+    required = os.environ.get("NEURALPROG_BROWSER_TESTS") == "1"
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        if required:
+            pytest.fail("playwright is not installed (make setup installs it)")
+        pytest.skip("playwright is not installed (make setup installs it)")
+    if not Path(CHROMIUM).exists():
+        if required:
+            pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
 def addition():
     from neuralprog.registry import get_task
 

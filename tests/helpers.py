@@ -27,3 +27,50 @@ def assert_packed_equals_stepwise(model: NPI, data: FrameData) -> None:
                 for name in ("end_logit", "key_scores", "arg_logits"):
                     expected = getattr(packed, name)[row : row + 1]
                     torch.testing.assert_close(getattr(out, name), expected, atol=1e-5, rtol=1e-5)
+
+
+CHROMIUM = "/usr/bin/chromium"
+"""Debian's Chromium (package `chromium`), which `.ci/run` installs when it is missing."""
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox",  # CI runs as root
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-sync",
+    # without these, Chromium calls home at start, and a closed network refuses it many times over
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+
+
+def open_trace_page(browser, path, fragment: str = ""):
+    """Open a `trace --html` page in a new tab and wait for its script to be ready. Returns (page,
+    requests, errors): every URL the page asked for, and its script errors."""
+    page = browser.new_page(viewport={"width": 1100, "height": 700})
+    requests: list[str] = []
+    errors: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"file://{path}{fragment}")
+    page.wait_for_selector("body[data-ready]")
+    return page, requests, errors
+
+
+def shown_step(page) -> int:
+    return int(page.evaluate("document.body.dataset.step"))
+
+
+def shown_grid(page) -> list[dict[int, str]]:
+    """The cells the page draws, per grid row: {column: text}."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('#grid tr.cells')].map(tr =>
+            Object.fromEntries([...tr.querySelectorAll('td')].map(td => [td.dataset.c, td.textContent])))"""
+    )
+
+
+def shown_pointers(page) -> dict[str, int]:
+    """Pointer name -> the column the page draws it on."""
+    return page.evaluate(
+        """() => Object.fromEntries([...document.querySelectorAll('#grid td.ptr')].flatMap(td =>
+            td.title.split(' ').map(name => [name, +td.dataset.c])))"""
+    )

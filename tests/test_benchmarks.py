@@ -28,6 +28,7 @@ FIGURES = {
     "sort_sample_complexity": {"rows", "first_perfect_n", "plot"},
     "sweeps": {"overhead"},
     "training_speed": {"rows", "before"},
+    "trace_page": {"long_runs", "pages", "browser"},
     "throughput": {
         "train_steps_per_s_batched",
         "train_steps_per_s_step_by_step",

@@ -302,3 +302,30 @@ def test_the_gymnasium_env_shows_the_image_and_the_target(tiny_cars):
     assert np.array_equal(env.render(), obs["image"])
     obs, *_ = env.reset(seed=1, options={"steps": 3})
     assert env.observation_space.contains(obs)
+
+
+def test_trace_page_shows_the_cameras_view_at_every_step(tiny_cars_run, tmp_path, browser):
+    """`trace --html` of a cars run: the picture the camera takes before each step (stored once per
+    distinct view), with its pose, equal to the oracle's replayed moves."""
+    from helpers import open_trace_page
+
+    from neuralprog.cli import main
+    from neuralprog.registry import TASKS
+
+    task = TASKS["cars-tiny"]
+    start = problem(45, 30, 0, 15, model=1)
+    path = tmp_path / "cars.html"
+    args = ["trace", str(tiny_cars_run), "--problem", json.dumps(start), "--oracle", "--html", str(path)]
+    assert main(args) == 0
+    page, requests, errors = open_trace_page(browser, path)
+    machine, parsed = task.machine([start]), task.parse(start)
+    for step in record(task, parsed).steps:
+        assert page.locator("#text").inner_text() == machine.render(0)
+        assert page.locator("img#image").get_attribute("src").startswith("data:image/png;base64,")
+        if step.next == "ACT":
+            machine.act(np.zeros(1, dtype=np.int64), np.asarray([step.next_args]))
+        page.keyboard.press("ArrowRight")
+    assert page.locator("#text").inner_text() == machine.render(0)  # at the end: on the target
+    assert machine.pose(0) == {"azimuth": 0, "elevation": 15}
+    assert errors == [] and requests == [path.as_uri()]
+    page.close()

@@ -104,6 +104,15 @@ class AdditionPads:
     def outputs(self) -> list[Any]:
         return [self.output(i) for i in range(self.batch_size)]
 
+    def view(self, row: int) -> dict:
+        """The pad of problem `row` for `trace --html`: its four rows of cells ("" for a blank) and a
+        pointer on each."""
+        cells = np.array([str(d) for d in range(10)] + [""])[self.pad[row]].tolist()  # (4, W)
+        return {
+            "grid": list(zip(ROWS, cells, strict=True)),
+            "pointers": [(name, r, int(self.ptr[row, r])) for r, name in enumerate(ROWS)],
+        }
+
     def render(self, row: int, window: int = 64) -> str:
         """The pad of problem `row` with a caret under each pointer; long pads show a window."""
         pointers = self.ptr[row]

@@ -81,6 +81,15 @@ class SortRows:
     def outputs(self) -> list[Any]:
         return [self.output(i) for i in range(self.batch_size)]
 
+    def view(self, row: int) -> dict:
+        """The array of problem `row` for `trace --html`: its cells and the blank one past the end (shown
+        ""), with the three pointers on them."""
+        cells = [str(v) if v != BLANK else "" for v in self.cells[row, : self.length[row] + 1].tolist()]
+        return {
+            "grid": [("array", cells)],
+            "pointers": [(name, 0, int(self.ptr[row, k])) for k, name in enumerate(POINTERS)],
+        }
+
     def render(self, row: int, window: int = 64) -> str:
         """The array of problem `row` with a line per pointer; long arrays show a window."""
         n, pointers = int(self.length[row]), self.ptr[row]

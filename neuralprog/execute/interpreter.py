@@ -69,6 +69,8 @@ class StepEvent:
     end_probability: float
     next: str | None
     next_args: tuple[int, ...]
+    top: tuple[tuple[str, float], ...] = ()
+    """The most probable next programs, (name, probability), best first."""
 
 
 @torch.inference_mode()
@@ -132,6 +134,8 @@ def run(
 
         if on_step is not None:  # after the actions, so a callback sees their effect
             end_probability = torch.sigmoid(out.end_logit).cpu().numpy()
+            best = torch.softmax(out.key_scores.float(), 1).topk(min(3, len(names)), 1)
+            top_p, top_i = best.values.cpu().numpy(), best.indices.cpu().numpy()
             on_step(
                 [
                     StepEvent(
@@ -143,6 +147,7 @@ def run(
                         float(end_probability[i]),
                         None if end[i] else names[next_program[i]],
                         no_args if end[i] else tuple(next_args[i].tolist()),
+                        tuple((names[j], float(p)) for j, p in zip(top_i[i], top_p[i], strict=True)),
                     )
                     for i in live
                 ],

@@ -42,6 +42,8 @@ class Event:
     next: str | None
     arg: int
     next_scope: tuple[int, int] | None
+    top: tuple[tuple[str, float], ...] = ()
+    """The most probable next programs, (name, probability), best first."""
 
 
 @dataclass
@@ -120,6 +122,9 @@ def run(
         chosen = out["program"].cpu().numpy()
         sub = out["scope"].cpu().numpy()
         arg = out["arg"].cpu().numpy()
+        if on_event is not None:
+            best = torch.softmax(out["program_logits"].float(), -1).topk(min(3, len(names)), -1)
+            top_p, top_i = best.values.cpu().numpy(), best.indices.cpu().numpy()
         api_rows, api_codes, api_args = [], [], []
         for k, r in enumerate(live):
             frame = tops[k]
@@ -140,6 +145,7 @@ def run(
                         nxt,
                         -1 if returns else int(arg[k]),
                         None if returns else (int(sub[k, 0]), int(sub[k, 1])),
+                        tuple((names[j], float(p)) for j, p in zip(top_i[k], top_p[k], strict=True)),
                     ),
                 )
             if returns:

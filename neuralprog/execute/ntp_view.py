@@ -18,10 +18,11 @@ from typing import Any
 import numpy as np
 
 from neuralprog.envs.tabletop import render
-from neuralprog.envs.tabletop.experts import record
+from neuralprog.envs.tabletop.experts import demonstrations, record
 from neuralprog.envs.tabletop.tasks import TabletopTask
-from neuralprog.envs.tabletop.world import KinematicWorld
+from neuralprog.envs.tabletop.world import BLOCK, KinematicWorld
 from neuralprog.execute.ntp import run
+from neuralprog.execute.page import Recording
 from neuralprog.models.ntp import NTP
 
 
@@ -96,3 +97,84 @@ def _replay(
             snaps.append(render.snapshot(world, 0))
             titles.append(f"{len(snaps) - 1}: {e.next.lower()}" + (f"({e.arg})" if e.arg >= 0 else ""))
     return world, snaps, titles
+
+
+def page(model: NTP, task: TabletopTask, problem: dict, oracle: bool = False, title: str = "") -> dict:
+    """`trace --html` for NTP: one trial (the model's, or the expert's with `oracle`) as a `Recording`'s
+    page data: the program tree, each call with the demonstration frames it was handed, the table after
+    every API call (a top view) and, for the model, its end probability, top programs and first
+    departure from the expert's trace (when the expert made the demonstration)."""
+    primitive = dict(zip(task.programs.names, task.programs.primitive_mask(), strict=True))
+    expert = None if "demonstration" in problem else record(task, [problem])[0]
+    events: list[Any] = []
+    failure, halted = None, True
+    if oracle:
+        if expert is None:
+            raise ValueError("the expert's trace needs the expert's own demonstration (drop 'demonstration')")
+        events = list(expert.steps)
+    else:
+        result = run(model, task, [problem], on_event=lambda row, event: events.append(event))
+        failure, halted = result.failure[0], bool(result.halted[0])
+    spec = demonstrations(task, [problem])[0][0]
+    world = task.world([problem])
+    rec = Recording(title, "oracle" if oracle else "model", problem, list(task.programs.names), _table(world))
+    rec.root(f"{task.root} [0..{len(spec) - 1}]")
+    at = np.zeros(1, dtype=np.int64)
+    departure = None
+    for k, e in enumerate(events):
+        acts = e.next is not None and primitive[e.next]
+        if acts:
+            world.apply(
+                at, np.array([task.api_of(e.next)]), task.resolve(world, at, np.array([max(e.arg, 0)]))
+            )
+        label = "return" if e.next is None else _line(0, e.next, e.arg, e.next_scope)
+        if not oracle and expert is not None and departure is None:
+            want = expert.steps[k] if k < len(expert.steps) else None
+            if want is None or (want.depth, want.program, want.next, want.arg) != (
+                e.depth,
+                e.program,
+                e.next,
+                e.arg,
+            ):
+                expected = (
+                    "the expert's run has ended"
+                    if want is None
+                    else ("return" if want.next is None else _line(0, want.next, want.arg, want.next_scope))
+                )
+                departure = {"step": k, "expected": expected, "title": "departs from the expert"}
+        rec.step(
+            e.depth,
+            e.program,
+            label,
+            _table(world) if acts else None,
+            calls=None if e.next is None or acts else label,
+            returns=e.next is None,
+            end=None if oracle else e.end,
+            top=None if oracle else list(e.top),
+            scope=list(e.scope),
+        )
+    rec.extra["spec"] = {"frames": np.round(spec, 3).tolist()}
+    output = task.outputs(world, [problem])[0]
+    correct = halted and output == task.expected(problem)
+    return rec.finish(
+        output=output,
+        expected=task.expected(problem),
+        halted=halted,
+        correct=correct,
+        failure=failure,
+        departure=departure,
+    )
+
+
+def _table(world: KinematicWorld) -> dict:
+    """The page's drawing of trial 0's table: per object [x, y, z, container, category, inside], the
+    gripper and what it holds, and the world's reading as text."""
+    snap = render.snapshot(world, 0)
+    objects = [
+        [*np.round(p, 3).tolist(), int(c), int(cat), int(inside)]
+        for p, c, cat, inside in zip(
+            snap["positions"], snap["containers"], snap["category"], snap["inside"], strict=True
+        )
+    ]
+    table = {"objects": objects, "gripper": np.round(snap["gripper"], 3).tolist(), "held": snap["held"]}
+    return {"table": {**table, "block": BLOCK}, "text": render.text(world, 0)}

@@ -14,6 +14,7 @@ import torch
 
 from neuralprog.envs.tapes import BLANK, END, TapeBatch, TapeTask
 from neuralprog.execute.common import RunResult
+from neuralprog.execute.page import Recording
 from neuralprog.models.rlntm import RLNTM, rollout, score
 
 HALTING = (
@@ -117,6 +118,95 @@ def show(
     )
     out("\n".join(lines))
     return bool(output == expected)
+
+
+MOVES = ("left", "stay", "right")
+
+
+@torch.no_grad()
+def page(model: RLNTM, task: TapeTask, problem: dict, oracle: bool = False, title: str = "") -> dict:
+    """`trace --html` for an RL-NTM: one greedy episode as a `Recording`'s page data. The machine is
+    drawn as the paper's Figure 7: the input tape with its head, the memory head over the cells it may
+    visit (a cell the run has rewritten marked *), the target under the output head and the symbols
+    emitted so far; each step's action probabilities are the scores. The first wrong symbol is the
+    departure (the task's target is the oracle)."""
+    if oracle:
+        raise ValueError("an RL-NTM has no oracle trace; --oracle applies to models that call programs")
+    was_training = model.training
+    model.eval()
+    tapes = TapeBatch.of(
+        task, [problem], window=model.window, cell_size=model.config.cell_size, device=model.bias.device
+    )
+    episodes = rollout(model, tapes, greedy)
+    scores = score(model, episodes)
+    model.train(was_training)
+    tape, target = task.input_tape(problem), task.target(problem)
+    memory = episodes.memory_pos is not None and scores.memory_change is not None
+    reach = len(tape) + 1  # the memory head's range: -(len + 1)..len
+    grid = {
+        "input": [""] + [_symbols([v]) for v in tape] + [""],  # the blank cells a head may step onto
+        "memory": [""] * (2 * reach + 1),
+        "target": [_symbols([v]) for v in target],
+        "output": [""] * len(target),
+    }
+    rows = ["input", "memory", "target", "output"] if memory else ["input", "target", "output"]
+
+    def state(t: int) -> dict:
+        """The tapes before step t (after the last step, the input and memory heads are drawn where it
+        read)."""
+        at = min(t, steps - 1)
+        heads = [("input head", 0, int(episodes.input_pos[at, 0]) + 1)]
+        if memory:
+            heads.append(("memory head", 1, int(episodes.memory_pos[at, 0]) + reach))  # type: ignore[index]
+        heads.append(("output head", rows.index("target"), min(len(target) - 1, emitted_count)))
+        return {"grid": [(name, list(grid[name])) for name in rows], "pointers": heads}
+
+    live = episodes.live[:, 0].tolist()
+    steps = sum(1 for x in live if x)
+    predicted = scores.prediction_logits.argmax(-1)[:, 0].tolist()
+    confidence = torch.softmax(scores.prediction_logits[:, 0].float(), -1).max(-1).values.tolist()
+    probabilities = torch.softmax(scores.action_logits[:, 0].float(), -1).tolist()  # (T, 3, 3)
+    emitted_count = 0
+    rec = Recording(title, "model", problem, [], state(0))
+    rec.root(f"{task.name}: {len(target) - 1} symbols to write")
+    emitted: list[int] = []
+    departure = None
+    for t in range(steps):
+        moves = [f"input {MOVES[int(episodes.actions[t, 0, 0])]}"]
+        if memory:
+            moves.append(f"memory {MOVES[int(episodes.actions[t, 0, 1])]}")
+            if float(scores.memory_change[t, 0]) > 0.5:  # type: ignore[index]
+                grid["memory"][int(episodes.memory_pos[t, 0]) + reach] = "*"  # type: ignore[index]
+        note = f"predicts {_symbols([predicted[t]])} (p {confidence[t]:.2f})"
+        if bool(episodes.advance[t, 0]):
+            wanted = int(episodes.target[t, 0])
+            forced = bool(episodes.forced[t, 0])
+            moves.append(
+                f"emit {_symbols([predicted[t]])}" + (" (forced by the step bound)" if forced else "")
+            )
+            grid["output"][emitted_count] = _symbols([predicted[t]])
+            emitted.append(predicted[t])
+            emitted_count += 1
+            if predicted[t] != wanted and departure is None:
+                wrong = {"step": t, "expected": f"emit {_symbols([wanted])}", "title": "emits a wrong symbol"}
+                departure = wrong
+        top = [
+            (f"{head} {name}", p)
+            for head, row in zip(("input", "memory", "output"), probabilities[t], strict=True)
+            if head != "memory" or memory
+            for name, p in zip(("wait", "emit", "") if head == "output" else MOVES, row, strict=True)
+            if name and p > 0
+        ]
+        rec.step(0, "controller", ", ".join(moves), state(t + 1), top=top, note=note)
+    output, expected = task.answer(emitted), task.expected(problem)
+    return rec.finish(
+        output=output,
+        expected=expected,
+        halted=True,
+        correct=output == expected,
+        departure=departure,
+        scores_title="action probabilities",
+    )
 
 
 def _symbols(symbols: list[int]) -> str:

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from neuralprog.execute.interpreter import CallStackModel, StepEvent, run
-from neuralprog.multitask import MultiTask
+from neuralprog.execute.page import Recording, machine_view
+from neuralprog.multitask import MixedMachine, MultiTask
 from neuralprog.tasks import Machine, Task
 from neuralprog.traces import record
 
@@ -81,15 +82,8 @@ def show(
         final[:] = [machine]
         e = events[0]
         expected = reference[count] if count < len(reference) else None
-        # a returning step has next None and no arguments on both sides, so one comparison covers it
-        same = expected is not None and (
-            expected.depth,
-            expected.program,
-            expected.next,
-            tuple(expected.next_args),
-        ) == (e.depth, e.program, e.next, tuple(e.next_args))
         marker = ""
-        if not same and not departed:
+        if not _same(expected, e) and not departed:
             departed.append(count)
             want = "end" if expected is None else describe(expected.next, expected.next_args)
             marker = f"   <-- departs from the oracle (oracle: {want})"
@@ -146,3 +140,102 @@ def _write_frames(pictures: list[np.ndarray], path: str | Path | None, out: Call
 
 def _indent(text: str, depth: int) -> str:
     return "\n".join("  " * depth + line for line in text.splitlines())
+
+
+def page(model: CallStackModel, task: Task, problem: dict, oracle: bool = False, title: str = "") -> dict:
+    """`trace --html`: the model's execution of a parsed problem (with `oracle`, the reference program's)
+    as a `Recording`'s page data: every step, the machine after each action (a car's view as a
+    picture), the end probability and top programs of each model step, and the first step where the
+    model departs from the oracle. A run that goes wrong or runs out of budget is recorded to its end."""
+    reference = record(task, problem).steps
+    own_task = task.part(problem) if isinstance(task, MultiTask) else task
+    primitive = {name: task.programs[name].primitive for name in task.programs.names}
+
+    def state(machine: Any) -> dict:
+        part, row = machine.part(0) if isinstance(machine, MixedMachine) else (machine, 0)
+        view = machine_view(part, row)
+        if hasattr(own_task, "picture"):
+            view["image"] = own_task.picture(part, row)
+        return view
+
+    def label(next_program: str | None, next_args: tuple[int, ...]) -> str:
+        if next_program is None:
+            return "return"
+        if primitive[next_program]:
+            return f"{next_program} {own_task.describe_action(next_args)}"
+        return _call(next_program, next_args)
+
+    machine = task.machine([problem])
+    rec = Recording(
+        title, "oracle" if oracle else "model", problem, list(task.programs.names), state(machine)
+    )
+    rec.root(task.root_of(problem))
+    expected_output = task.expected(problem)
+    if oracle:
+        for step in reference:
+            acts = step.next is not None and primitive[step.next]
+            if acts:
+                machine.act(np.zeros(1, dtype=np.int64), np.asarray([step.next_args]))
+            calls = None if step.next is None or acts else _call(step.next, step.next_args)
+            rec.step(
+                step.depth,
+                step.program,
+                label(step.next, step.next_args),
+                state(machine) if acts else None,
+                calls=calls,
+                returns=step.next is None,
+            )
+        output = machine.outputs()[0]
+        return rec.finish(
+            output=output, expected=expected_output, halted=True, correct=output == expected_output
+        )
+
+    departure: dict | None = None
+
+    def on_step(events: list[StepEvent], running: Machine) -> None:
+        nonlocal departure
+        e, k = events[0], len(rec.columns["depth"])
+        expected = reference[k] if k < len(reference) else None
+        if departure is None and not _same(expected, e):
+            want = (
+                "the oracle's run has ended" if expected is None else label(expected.next, expected.next_args)
+            )
+            departure = {"step": k, "expected": want, "title": "departs from the oracle"}
+        acts = e.next is not None and primitive[e.next]
+        rec.step(
+            e.depth,
+            e.program,
+            label(e.next, e.next_args),
+            state(running) if acts else None,
+            calls=None if e.next is None or acts else _call(e.next, e.next_args),
+            returns=e.next is None,
+            end=e.end_probability,
+            top=list(e.top),
+        )
+
+    result = run(model, task, [problem], on_step=on_step)
+    output, halted = result.outputs[0], bool(result.halted[0])
+    return rec.finish(
+        output=output,
+        expected=expected_output,
+        halted=halted,
+        correct=halted and output == expected_output,
+        failure=result.failure[0],
+        departure=departure,
+    )
+
+
+def _call(program: str, args: tuple[int, ...]) -> str:
+    """A call as the page labels it: its arguments only when it has some that are not zero."""
+    return f"{program}({', '.join(map(str, args))})" if any(args) else program
+
+
+def _same(expected: Any, e: StepEvent) -> bool:
+    """Whether a model step does what the oracle's trace does at the same step (a return has no next
+    program and no arguments on both sides, so one comparison covers it)."""
+    return expected is not None and (
+        expected.depth,
+        expected.program,
+        expected.next,
+        tuple(expected.next_args),
+    ) == (e.depth, e.program, e.next, tuple(e.next_args))
