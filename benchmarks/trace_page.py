@@ -38,7 +38,7 @@ from neuralprog.registry import get_task
 QUICK = {"digits": 20, "length": 8, "loads": 1, "families": "addition,sort,ntp"}
 
 CHROMIUM = "/usr/bin/chromium"
-PAINT = "performance.getEntriesByType('paint').find(e => e.name === 'first-contentful-paint').startTime"
+PAINT = "performance.getEntriesByType('paint').find(e => e.name === 'first-contentful-paint')?.startTime"
 FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -96,7 +96,7 @@ def browser_figures(browser: Any, path: Path, steps: int, loads: int) -> dict:
         page = browser.new_page(viewport={"width": 1000, "height": 560})
         page.goto(f"{path.as_uri()}#step={at}")
         page.wait_for_selector("body[data-ready]")
-        paints.append(page.evaluate(PAINT))
+        paints.append(page.wait_for_function(PAINT).json_value())  # the entry comes after the paint
         if len(paints) < loads:
             page.close()
     count = min(100, steps - at)

@@ -298,6 +298,9 @@ def cmd_trace(args: argparse.Namespace) -> None:
     if page:
         from neuralprog.execute.page import write
 
+        if loaded.family.page is None:
+            raise UserError(f"{loaded.family.title} models have no trace page; trace without --html")
+
         title = f"{task.name}: " + ("the oracle" if args.oracle else f"the model of {args.checkpoint}")
         data = loaded.family.page(loaded.model, task, problem, oracle=args.oracle, title=title)
         verdict = data["verdict"]

@@ -52,15 +52,16 @@ class Family:
     """(model, task, parsed problems) -> RunResult, every problem in lockstep."""
     show: Callable[..., bool]
     """The trace view: (model, task, problem, oracle=, pad=, out=) -> whether the run was correct."""
-    page: Callable[..., dict]
-    """The trace page's data (`neuralprog.execute.page`): (model, task, problem, oracle=, title=) -> the
-    run recorded step by step, whatever its outcome."""
     halting: str
     """What ends a run, said under `eval`'s table."""
     calls_programs: bool
     """It executes programs from a program set (`verify`, `extend`, `data`, `trace --oracle` apply)."""
     has_expert: bool = False
     """`trace --oracle` shows its reference program's trace (families that call programs have one)."""
+    page: Callable[..., dict] | None = None
+    """The data of its `trace --html` page (`neuralprog.execute.page`): (model, task, problem, oracle=,
+    title=) -> the run recorded step by step, whatever its outcome; None: it has no page (a family that
+    runs in the call-stack interpreter can take `trace_view.page`)."""
 
     @property
     def kind(self) -> str:
@@ -104,7 +105,6 @@ SEQ2SEQ_FAMILY = Family(
     train=seq2seq.train_preset,
     run=_seq2seq_run,
     show=_no_trace,
-    page=_no_trace,
     halting="a seq2seq answer halts when the decoder emits EOS within its step budget",
     calls_programs=False,
 )

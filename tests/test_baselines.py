@@ -256,6 +256,9 @@ def test_eval_and_solve_a_seq2seq_checkpoint_through_the_cli(trained_sort, tmp_p
 def test_seq2seq_cli_errors(trained_sort, tmp_path):
     _, _, _, path = trained_sort
     _one_line_error(_cli("trace", path, "--problem", '{"array": [3, 1, 2]}'), "no execution to show")
+    page = tmp_path / "run.html"
+    _one_line_error(_cli("trace", path, "--problem", '{"array": [3, 1, 2]}', "--html", page), "no trace page")
+    assert not page.exists()
     _one_line_error(_cli("verify", path), "seq2seq baseline")
     _one_line_error(_cli("train", "sort-seq2seq", "--out", path.parent, "--resume"), "cannot resume")
     _one_line_error(_cli("train", "sort-seq2seq", "--out", path.parent), "already exists")

@@ -145,6 +145,7 @@ FEEDFORWARD = Family(
     train=train_feedforward,
     run=run,
     show=trace_view.show,
+    page=trace_view.page,
     halting="a run halts when its root program returns within its step and call-depth budgets",
     calls_programs=True,
 )
@@ -196,3 +197,6 @@ def test_eval_solve_and_trace_take_it(trained, tmp_path, capsys):
     assert {"output", "halted", "correct", "steps"} <= set(rows[0]) and "error" in rows[1]
     assert main(["trace", str(trained), "--problem", '{"a": "12", "b": "34"}', "--pad", "none"]) == 0
     assert "expected 46" in capsys.readouterr().out
+    page = tmp_path / "run.html"
+    assert main(["trace", str(trained), "--problem", '{"a": "12", "b": "34"}', "--html", str(page)]) == 0
+    assert page.stat().st_size > 0 and str(page) in capsys.readouterr().out

@@ -98,6 +98,32 @@ def test_page_data_holds_every_state_of_the_oracle_run(name, problem):
         assert owner[step] == parent
 
 
+def test_a_machine_without_a_view_is_shown_by_its_text_drawing():
+    class Plain:
+        def __init__(self):
+            self.count = 0
+
+        def render(self, row):
+            return f"count {self.count}"
+
+    machine = Plain()
+    recording = trace_page.Recording("plain", "model", {}, ["INC"], trace_page.machine_view(machine, 0))
+    recording.root("INC")
+    for _ in range(3):
+        machine.count += 1
+        recording.step(0, "INC", "ACT", trace_page.machine_view(machine, 0))
+    recording.step(0, "INC", "return", None, returns=True)
+    data = recording.finish(output=3, expected=3, halted=True, correct=True)
+    assert [s["text"] for s in _replay_states(data)] == [
+        "count 0",
+        "count 1",
+        "count 2",
+        "count 3",
+        "count 3",
+    ]
+    assert trace_page.html(data).count("<script") == 2  # the data and the viewer, both inline
+
+
 def test_unwritable_html_path_is_refused_before_the_run(tmp_path, capsys):
     missing = tmp_path / "no-such.pt"  # the checkpoint is never opened: the path is checked first
     for bad in (tmp_path / "nowhere" / "run.html", tmp_path):
@@ -205,9 +231,9 @@ def test_a_10000_step_run_is_small_and_paints_within_a_second(tmp_path, browser)
     size = path.stat().st_size
     assert size <= 5_000_000, size
     page, requests, errors = open_trace_page(browser, path, "#step=9000")
-    paint = page.evaluate(
-        "performance.getEntriesByType('paint').find(e => e.name === 'first-contentful-paint').startTime"
-    )
+    paint = page.wait_for_function(  # the entry is recorded after the paint itself
+        "performance.getEntriesByType('paint').find(e => e.name === 'first-contentful-paint')?.startTime"
+    ).json_value()
     assert paint <= 1000, f"first contentful paint after {paint:.0f} ms"
     assert shown_step(page) == 9000
     started = time.perf_counter()

@@ -31,6 +31,7 @@ import numpy as np
 FORMAT = 1
 """The version of the page's data, for readers of the embedded JSON."""
 
+
 def machine_view(machine: Any, row: int) -> dict:
     """A machine's state for the page: its `view(row)` when it has one, else its text drawing."""
     if hasattr(machine, "view"):
