@@ -30,6 +30,7 @@ from typing import Any
 
 import common
 import numpy as np
+from PIL import Image
 
 from neuralprog.execute import page as trace_page
 from neuralprog.families import get_family, load
@@ -179,6 +180,8 @@ def main() -> None:
             shot = args.shots / f"trace-{name}.png"
             page.screenshot(path=str(shot))
             page.close()
+            with Image.open(shot) as image:  # 256 colours: a README picture, a third of the bytes
+                image.convert("RGB").quantize(256).save(shot, optimize=True)
             shots[name]["screenshot"] = str(shot)
         common.info(f"{name}: {shots[name]}")
     if browser is not None and playwright is not None:
