@@ -107,12 +107,12 @@ def test_a_machine_without_a_view_is_shown_by_its_text_drawing():
             return f"count {self.count}"
 
     machine = Plain()
-    recording = trace_page.Recording("plain", "model", {}, ["INC"], trace_page.machine_view(machine, 0))
+    recording = trace_page.Recording("plain", "model", {}, trace_page.machine_view(machine, 0))
     recording.root("INC")
     for _ in range(3):
         machine.count += 1
         recording.step(0, "INC", "ACT", trace_page.machine_view(machine, 0))
-    recording.step(0, "INC", "return", None, returns=True)
+    recording.step(0, "INC", "return", None)
     data = recording.finish(output=3, expected=3, halted=True, correct=True)
     assert [s["text"] for s in _replay_states(data)] == [
         "count 0",

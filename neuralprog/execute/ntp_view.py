@@ -117,7 +117,7 @@ def page(model: NTP, task: TabletopTask, problem: dict, oracle: bool = False, ti
         failure, halted = result.failure[0], bool(result.halted[0])
     spec = demonstrations(task, [problem])[0][0]
     world = task.world([problem])
-    rec = Recording(title, "oracle" if oracle else "model", problem, list(task.programs.names), _table(world))
+    rec = Recording(title, "oracle" if oracle else "model", problem, _table(world))
     rec.root(f"{task.root} [0..{len(spec) - 1}]")
     at = np.zeros(1, dtype=np.int64)
     departure = None
@@ -127,28 +127,18 @@ def page(model: NTP, task: TabletopTask, problem: dict, oracle: bool = False, ti
             world.apply(
                 at, np.array([task.api_of(e.next)]), task.resolve(world, at, np.array([max(e.arg, 0)]))
             )
-        label = "return" if e.next is None else _line(0, e.next, e.arg, e.next_scope)
+        label = _said(e)
         if not oracle and expert is not None and departure is None:
             want = expert.steps[k] if k < len(expert.steps) else None
-            if want is None or (want.depth, want.program, want.next, want.arg) != (
-                e.depth,
-                e.program,
-                e.next,
-                e.arg,
-            ):
-                expected = (
-                    "the expert's run has ended"
-                    if want is None
-                    else ("return" if want.next is None else _line(0, want.next, want.arg, want.next_scope))
-                )
-                departure = {"step": k, "expected": expected, "title": "departs from the expert"}
+            if want is None or _decision(want) != _decision(e):
+                said = "the expert's run has ended" if want is None else _said(want)
+                departure = {"step": k, "expected": said, "title": "departs from the expert"}
         rec.step(
             e.depth,
             e.program,
             label,
             _table(world) if acts else None,
             calls=None if e.next is None or acts else label,
-            returns=e.next is None,
             end=None if oracle else e.end,
             top=None if oracle else list(e.top),
             scope=list(e.scope),
@@ -178,3 +168,13 @@ def _table(world: KinematicWorld) -> dict:
     ]
     table = {"objects": objects, "gripper": np.round(snap["gripper"], 3).tolist(), "held": snap["held"]}
     return {"table": {**table, "block": BLOCK}, "text": render.text(world, 0)}
+
+
+def _decision(step: Any) -> tuple:
+    """What a step decided (a model's event or an expert's step): who decided, and what it called."""
+    return step.depth, step.program, step.next, step.arg
+
+
+def _said(step: Any) -> str:
+    """A step's decision as the page labels it: `return`, or the call with its argument and scope."""
+    return "return" if step.next is None else _line(0, step.next, step.arg, step.next_scope)

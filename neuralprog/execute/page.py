@@ -42,17 +42,15 @@ def machine_view(machine: Any, row: int) -> dict:
 class Recording:
     """A run, step by step, as the page shows it (see the module docstring)."""
 
-    def __init__(self, title: str, mode: str, problem: dict, programs: list[str], start: dict):
+    def __init__(self, title: str, mode: str, problem: dict, start: dict):
         self.title = title
         self.mode = mode
         self.problem = problem
-        self.programs = programs
         self.strings: list[str] = []
         self._string_ids: dict[str, int] = {}
         self.columns: dict[str, list] = {
             "depth": [],
             "program": [],
-            "next": [],
             "label": [],
             "owner": [],
         }
@@ -86,20 +84,18 @@ class Recording:
         label: str,
         state: dict | None,
         calls: str | None = None,
-        returns: bool = False,
         end: float | None = None,
         top: list[tuple[str, float]] | None = None,
         **more: Any,
     ) -> None:
         """One step: the frame on top (`depth`, `program`), what it did (`label`, e.g. "ACT WRITE OUT 2";
-        `calls` names the program it pushed, `returns` says it returned), the machine after it
+        `calls` labels the call it made, when it called a program), the machine after it
         (`state`), the end probability and the top scores (name, probability), and any further columns
         (`more`: the NTP scope handed, a note). `state` None: the step left the machine as it was."""
         k = len(self.columns["depth"])
         c = self.columns
         c["depth"].append(depth)
         c["program"].append(self.string(program))
-        c["next"].append(1 if calls is not None else (-1 if returns else 0))
         c["label"].append(self.string(label))
         # the frame a step belongs to: the call opened for its depth (the root, when the tree is flat)
         owner = self._open[depth] if depth < len(self._open) else self._open[-1]

@@ -150,6 +150,8 @@ def page(model: RLNTM, task: TapeTask, problem: dict, oracle: bool = False, titl
         "output": [""] * len(target),
     }
     rows = ["input", "memory", "target", "output"] if memory else ["input", "target", "output"]
+    steps = int(episodes.live[:, 0].sum())  # the episode's steps (the batch's longest may run on)
+    emitted_count = 0
 
     def state(t: int) -> dict:
         """The tapes before step t (after the last step, the input and memory heads are drawn where it
@@ -161,13 +163,10 @@ def page(model: RLNTM, task: TapeTask, problem: dict, oracle: bool = False, titl
         heads.append(("output head", rows.index("target"), min(len(target) - 1, emitted_count)))
         return {"grid": [(name, list(grid[name])) for name in rows], "pointers": heads}
 
-    live = episodes.live[:, 0].tolist()
-    steps = sum(1 for x in live if x)
     predicted = scores.prediction_logits.argmax(-1)[:, 0].tolist()
     confidence = torch.softmax(scores.prediction_logits[:, 0].float(), -1).max(-1).values.tolist()
     probabilities = torch.softmax(scores.action_logits[:, 0].float(), -1).tolist()  # (T, 3, 3)
-    emitted_count = 0
-    rec = Recording(title, "model", problem, [], state(0))
+    rec = Recording(title, "model", problem, state(0))
     rec.root(f"{task.name}: {len(target) - 1} symbols to write")
     emitted: list[int] = []
     departure = None
@@ -188,8 +187,11 @@ def page(model: RLNTM, task: TapeTask, problem: dict, oracle: bool = False, titl
             emitted.append(predicted[t])
             emitted_count += 1
             if predicted[t] != wanted and departure is None:
-                wrong = {"step": t, "expected": f"emit {_symbols([wanted])}", "title": "emits a wrong symbol"}
-                departure = wrong
+                departure = {
+                    "step": t,
+                    "expected": f"emit {_symbols([wanted])}",
+                    "title": "emits a wrong symbol",
+                }
         top = [
             (f"{head} {name}", p)
             for head, row in zip(("input", "memory", "output"), probabilities[t], strict=True)

@@ -166,9 +166,7 @@ def page(model: CallStackModel, task: Task, problem: dict, oracle: bool = False,
         return _call(next_program, next_args)
 
     machine = task.machine([problem])
-    rec = Recording(
-        title, "oracle" if oracle else "model", problem, list(task.programs.names), state(machine)
-    )
+    rec = Recording(title, "oracle" if oracle else "model", problem, state(machine))
     rec.root(task.root_of(problem))
     expected_output = task.expected(problem)
     if oracle:
@@ -183,7 +181,6 @@ def page(model: CallStackModel, task: Task, problem: dict, oracle: bool = False,
                 label(step.next, step.next_args),
                 state(machine) if acts else None,
                 calls=calls,
-                returns=step.next is None,
             )
         output = machine.outputs()[0]
         return rec.finish(
@@ -208,7 +205,6 @@ def page(model: CallStackModel, task: Task, problem: dict, oracle: bool = False,
             label(e.next, e.next_args),
             state(running) if acts else None,
             calls=None if e.next is None or acts else _call(e.next, e.next_args),
-            returns=e.next is None,
             end=e.end_probability,
             top=list(e.top),
         )
