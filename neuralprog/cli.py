@@ -380,15 +380,17 @@ def cmd_demo(args: argparse.Namespace) -> None:
         assert isinstance(preset, Preset)  # an NPI preset
         train(preset, out, resume=ckpt.exists(), device=_device(args.device), log=_info)
     _info("\none addition, step by step:")
+    problem = '{"a": "96", "b": "25"}'
     cmd_trace(
         argparse.Namespace(
             checkpoint=str(ckpt),
-            problem='{"a": "96", "b": "25"}',
+            problem=problem,
             oracle=False,
             pad="none",
             device=args.device,
         )
     )
+    _info(f"(to step through it in a browser: neuralprog trace {ckpt} --problem '{problem}' --html run.html)")
     _info("")
     cmd_eval(
         argparse.Namespace(

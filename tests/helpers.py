@@ -74,3 +74,28 @@ def shown_pointers(page) -> dict[str, int]:
         """() => Object.fromEntries([...document.querySelectorAll('#grid td.ptr')].flatMap(td =>
             td.title.split(' ').map(name => [name, +td.dataset.c])))"""
     )
+
+
+def first_paint(page) -> float:
+    """The page's first contentful paint in ms after navigation (polled from here: the page's own
+    Content-Security-Policy forbids the evaluated strings Playwright's waiting would use)."""
+    import time
+
+    entry = "performance.getEntriesByType('paint').find(e => e.name === 'first-contentful-paint')?.startTime"
+    for _ in range(100):
+        paint = page.evaluate(entry)
+        if paint is not None:
+            return float(paint)
+        time.sleep(0.05)
+    raise AssertionError("the page never recorded a first contentful paint")
+
+
+def wait_for_step(page, step: int) -> None:
+    """Wait until the page shows `step` (after a change of its address, which it handles on an event)."""
+    import time
+
+    for _ in range(100):
+        if shown_step(page) == step:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"the page shows step {shown_step(page)}, not {step}")

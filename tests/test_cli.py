@@ -231,5 +231,5 @@ def test_demo_reuses_a_finished_run(capsys, tmp_path, tiny_run):
     (out / "checkpoint.pt").write_bytes(tiny_run.read_bytes())
     code, stdout, err = _run(capsys, "demo", "--out", out, "--lengths", "10,50", "--n", "5")
     assert code == 0, err
-    assert "reusing" in err
+    assert "reusing" in err and "--html run.html" in err
     assert "output 121  expected 121  correct" in stdout and "100.0%" in stdout
