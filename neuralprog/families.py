@@ -91,7 +91,7 @@ def _seq2seq_run(model: Seq2Seq, task: Any, problems: list[dict]) -> RunResult:
     return seq2seq_runner.run_seq2seq(model, task.name, problems)
 
 
-def _no_trace(model: Any, task: Any, problem: dict, **options: Any) -> Any:
+def _no_trace(model: Any, task: Any, problem: dict, **options: Any) -> bool:
     raise ValueError(
         "the seq2seq baseline answers without running programs: there is no execution to show "
         "(eval and solve take it)"
