@@ -72,7 +72,7 @@ def shown_pointers(page) -> dict[str, int]:
     """Pointer name -> the column the page draws it on."""
     return page.evaluate(
         """() => Object.fromEntries([...document.querySelectorAll('#grid td.ptr')].flatMap(td =>
-            td.title.split(' ').map(name => [name, +td.dataset.c])))"""
+            td.title.split(', ').map(name => [name, +td.dataset.c])))"""
     )
 
 

@@ -44,7 +44,7 @@ def _page(tmp_path, checkpoint, problem: str, *extra: str) -> tuple[dict, object
     assert main(["trace", str(checkpoint), "--problem", problem, "--html", str(path), *extra]) == 0
     text = path.read_text()
     start = text.index('type="application/json">') + len('type="application/json">')
-    data = json.loads(text[start : text.index("</script>", start)].replace("<\\/", "</"))
+    data = json.loads(text[start : text.index("</script>", start)])
     return data, path
 
 
@@ -107,7 +107,8 @@ def test_a_machine_without_a_view_is_shown_by_its_text_drawing():
             return f"count {self.count}"
 
     machine = Plain()
-    recording = trace_page.Recording("plain", "model", {}, trace_page.machine_view(machine, 0))
+    hostile = "</script><!--<script> __RUN_DATA__ & co"  # a title is the checkpoint's path: anything
+    recording = trace_page.Recording(hostile, "model", {}, trace_page.machine_view(machine, 0))
     recording.root("INC")
     for _ in range(3):
         machine.count += 1
@@ -121,7 +122,11 @@ def test_a_machine_without_a_view_is_shown_by_its_text_drawing():
         "count 3",
         "count 3",
     ]
-    assert trace_page.html(data).count("<script") == 2  # the data and the viewer, both inline
+    text = trace_page.html(data)
+    assert text.count("<script") == 2 and text.count("</script>") == 2  # the data and the viewer, inline
+    start = text.index('type="application/json">') + len('type="application/json">')
+    assert json.loads(text[start : text.index("</script>", start)]) == data
+    assert "<title>&lt;/script>&lt;!--&lt;script> __RUN_DATA__ &amp; co</title>" in text
 
 
 def test_unwritable_html_path_is_refused_before_the_run(tmp_path, capsys):
@@ -162,11 +167,13 @@ def test_pages_in_chromium_step_by_keyboard_and_show_the_traces_state(checkpoint
     for _ in range(7):
         page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowLeft")
-    assert shown_step(page) == 6 and page.evaluate("location.hash") == "#step=6"
+    assert shown_step(page) == 6
+    page.wait_for_url("**#step=6")  # the address follows once the stepping pauses
     page.keyboard.press("End")
     assert shown_step(page) == n
     page.keyboard.press("Home")
     assert shown_step(page) == 0
+    page.wait_for_url("**#step=0")
     for k in (6, 17, n):  # the state shown is the trace's: every cell and every pointer
         page.evaluate(f"location.hash = '#step={k}'")
         wait_for_step(page, k)
@@ -181,6 +188,9 @@ def test_pages_in_chromium_step_by_keyboard_and_show_the_traces_state(checkpoint
     assert shown_step(page) == 20
     assert page.locator("#tree .line.current").get_attribute("data-step") == "20"
     assert errors == [] and requests == [path.as_uri()]
+    page.close()
+    page, _, _ = open_trace_page(browser, path, "#step=99999999999")  # past the end: the end
+    assert shown_step(page) == n
     page.close()
 
 

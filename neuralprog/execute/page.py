@@ -22,6 +22,7 @@ import base64
 import io
 import json
 import math
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -232,10 +233,11 @@ def _plain(value: Any) -> Any:
 def html(document: dict) -> str:
     """The whole page: the viewer's template with the run's data inline."""
     template = resources.files("neuralprog.execute").joinpath("page.html").read_text(encoding="utf-8")
-    data = json.dumps(document, separators=(",", ":"), allow_nan=False)
-    data = data.replace("</", "<\\/")  # no "</script>" can end the data block early
+    # no "<" in the data block: neither "</script>" nor "<!--<script" can end or swallow it
+    data = json.dumps(document, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
     title = document["title"].replace("&", "&amp;").replace("<", "&lt;")
-    return template.replace("__TITLE__", title).replace("__RUN_DATA__", data)
+    fill = {"__TITLE__": title, "__RUN_DATA__": data}
+    return re.sub("__TITLE__|__RUN_DATA__", lambda m: fill[m.group()], template)  # one pass
 
 
 def write(document: dict, path: str | Path) -> Path:
