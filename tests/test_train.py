@@ -52,6 +52,24 @@ def test_same_seed_same_weights(tmp_path):
     assert not all(torch.equal(a[k], c[k]) for k in a)
 
 
+def test_same_seed_same_weights_on_two_threads(tmp_path):
+    """The tests run torch on one thread; users and benchmarks on several, where an accumulation whose
+    order depends on the threads (the program embedding's gradient, once) makes the same seed train
+    another model from run to run."""
+    from neuralprog.presets import override
+
+    # batches big enough for torch to accumulate that gradient on both threads
+    preset = override(get_preset("sort"), ["data.sizes=20", "data.per_size=8", "train.updates=2"])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        a = checkpoint.load(train(preset, tmp_path / "a", **_quiet()))["model"]
+        b = checkpoint.load(train(preset, tmp_path / "b", **_quiet()))["model"]
+    finally:
+        torch.set_num_threads(threads)
+    assert [k for k in a if not torch.equal(a[k], b[k])] == []
+
+
 @pytest.mark.slow
 def test_resume_continues_exactly(tmp_path):
     """Training 60 updates straight equals 40 updates, a stop, and a resume extended to 60."""

@@ -222,13 +222,15 @@ class NPI(nn.Module):
                 rows = (env == e).nonzero().squeeze(1)
                 if len(rows):
                     s = s.index_put((rows,), self.encode(e, obs[rows], args[rows]))
-        p = self.program_embedding[program]  # (N, P)
+        # not self.program_embedding[program]: that gradient is accumulated by several threads in an order
+        # that varies, so the same seed trained other weights from run to run; F.embedding's does not
+        p = F.embedding(program, self.program_embedding)  # (N, P)
         return self.core_mlp(torch.cat([s, p], dim=1))  # (N, D)
 
     def heads(self, h: torch.Tensor, program: torch.Tensor) -> StepOutput:
         """(N, H) top-layer LSTM output of frames running `program` -> end logit, key scores, arg logits."""
         if self.config.program_to_heads:
-            h = torch.cat([h, self.program_embedding[program]], dim=1)  # (N, H + P)
+            h = torch.cat([h, F.embedding(program, self.program_embedding)], dim=1)  # (N, H + P)
         out = self.heads_linear(h)  # (N, 1 + K + 3 * arg_size)
         key = out[:, 1 : 1 + self.config.key_size]  # (N, K)
         key_scores = key @ self.program_keys.T  # (N, n_programs)
