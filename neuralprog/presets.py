@@ -432,7 +432,8 @@ PRESETS: dict[str, Any] = {
                 checkpoint_every=100,
                 curriculum_by_steps=True,
                 eval_share=0.1,
-                # From 8 training arrays of 20, 4 of 5 seeds sorted every fresh array with it, 2 without.
+                # From 8 training arrays of 20, 4 of 5 seeds sorted every fresh array with it, 2 without
+                # (before training was deterministic on two threads; 3 of 5 in the rerun after).
                 weight_decay=0.5,
             ),
         ),

@@ -15,7 +15,7 @@ import torch
 from neuralprog.envs.tapes import BLANK, END, TapeBatch, TapeTask
 from neuralprog.execute.common import RunResult
 from neuralprog.execute.page import Recording
-from neuralprog.models.rlntm import RLNTM, rollout, score
+from neuralprog.models.rlntm import RLNTM, Episodes, Scores, rollout, score
 
 HALTING = (
     "an RL-NTM episode ends by rule once the output head has emitted as many symbols as the target holds "
@@ -75,16 +75,7 @@ def show(
     starred when the step rewrote its cell (changed some value by more than 0.5), and the symbol emitted
     ('#' for none; '!' marks an advance forced by the step bound, 'x' a wrong symbol). Returns whether
     the run was correct (every episode halts, so: whether the answer is right)."""
-    if oracle:
-        raise ValueError("an RL-NTM has no oracle trace; --oracle applies to models that call programs")
-    was_training = model.training
-    model.eval()
-    tapes = TapeBatch.of(
-        task, [problem], window=model.window, cell_size=model.config.cell_size, device=model.bias.device
-    )
-    episodes = rollout(model, tapes, greedy)
-    scores = score(model, episodes)
-    model.train(was_training)
+    tapes, episodes, scores = _episode(model, task, problem, oracle)
     target = task.target(problem)
     tape = task.input_tape(problem)
     lines = [
@@ -130,16 +121,7 @@ def page(model: RLNTM, task: TapeTask, problem: dict, oracle: bool = False, titl
     visit (a cell the run has rewritten marked *), the target under the output head and the symbols
     emitted so far; each step's action probabilities are the scores. The first wrong symbol is the
     departure (the task's target is the oracle)."""
-    if oracle:
-        raise ValueError("an RL-NTM has no oracle trace; --oracle applies to models that call programs")
-    was_training = model.training
-    model.eval()
-    tapes = TapeBatch.of(
-        task, [problem], window=model.window, cell_size=model.config.cell_size, device=model.bias.device
-    )
-    episodes = rollout(model, tapes, greedy)
-    scores = score(model, episodes)
-    model.train(was_training)
+    _, episodes, scores = _episode(model, task, problem, oracle)
     tape, target = task.input_tape(problem), task.target(problem)
     memory = episodes.memory_pos is not None and scores.memory_change is not None
     reach = len(tape) + 1  # the memory head's range: -(len + 1)..len
@@ -209,6 +191,21 @@ def page(model: RLNTM, task: TapeTask, problem: dict, oracle: bool = False, titl
         departure=departure,
         scores_title="action probabilities",
     )
+
+
+def _episode(model: RLNTM, task: TapeTask, problem: dict, oracle: bool) -> tuple[TapeBatch, Episodes, Scores]:
+    """One problem's greedy episode and the controller's outputs along it (for `show` and `page`)."""
+    if oracle:
+        raise ValueError("an RL-NTM has no oracle trace; --oracle applies to models that call programs")
+    was_training = model.training
+    model.eval()
+    tapes = TapeBatch.of(
+        task, [problem], window=model.window, cell_size=model.config.cell_size, device=model.bias.device
+    )
+    episodes = rollout(model, tapes, greedy)
+    scores = score(model, episodes)
+    model.train(was_training)
+    return tapes, episodes, scores
 
 
 def _symbols(symbols: list[int]) -> str:

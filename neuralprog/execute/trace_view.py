@@ -169,19 +169,25 @@ def page(model: CallStackModel, task: Task, problem: dict, oracle: bool = False,
     rec = Recording(title, "oracle" if oracle else "model", problem, state(machine))
     rec.root(task.root_of(problem))
     expected_output = task.expected(problem)
+
+    def add(step: Any, after: Any, **scores: Any) -> None:
+        """Record a step (the oracle's trace step or the model's StepEvent) and the machine it left."""
+        acts = step.next is not None and primitive[step.next]
+        called = step.next is not None and not acts
+        rec.step(
+            step.depth,
+            step.program,
+            label(step.next, step.next_args),
+            state(after) if acts else None,
+            calls=_call(step.next, step.next_args) if called else None,
+            **scores,
+        )
+
     if oracle:
         for step in reference:
-            acts = step.next is not None and primitive[step.next]
-            if acts:
+            if step.next is not None and primitive[step.next]:
                 machine.act(np.zeros(1, dtype=np.int64), np.asarray([step.next_args]))
-            calls = None if step.next is None or acts else _call(step.next, step.next_args)
-            rec.step(
-                step.depth,
-                step.program,
-                label(step.next, step.next_args),
-                state(machine) if acts else None,
-                calls=calls,
-            )
+            add(step, machine)
         output = machine.outputs()[0]
         return rec.finish(
             output=output, expected=expected_output, halted=True, correct=output == expected_output
@@ -198,16 +204,7 @@ def page(model: CallStackModel, task: Task, problem: dict, oracle: bool = False,
                 "the oracle's run has ended" if expected is None else label(expected.next, expected.next_args)
             )
             departure = {"step": k, "expected": want, "title": "departs from the oracle"}
-        acts = e.next is not None and primitive[e.next]
-        rec.step(
-            e.depth,
-            e.program,
-            label(e.next, e.next_args),
-            state(running) if acts else None,
-            calls=None if e.next is None or acts else _call(e.next, e.next_args),
-            end=e.end_probability,
-            top=list(e.top),
-        )
+        add(e, running, end=e.end_probability, top=list(e.top))
 
     result = run(model, task, [problem], on_step=on_step)
     output, halted = result.outputs[0], bool(result.halted[0])
