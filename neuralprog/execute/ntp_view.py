@@ -115,7 +115,8 @@ def page(model: NTP, task: TabletopTask, problem: dict, oracle: bool = False, ti
     else:
         result = run(model, task, [problem], on_event=lambda row, event: events.append(event))
         failure, halted = result.failure[0], bool(result.halted[0])
-    spec = demonstrations(task, [problem])[0][0]
+    # the expert's trace holds the demonstration already (in physics, a film: made once, not twice)
+    spec = expert.spec if expert is not None else demonstrations(task, [problem])[0][0]
     world = task.world([problem])
     rec = Recording(title, "oracle" if oracle else "model", problem, _table(world))
     rec.root(f"{task.root} [0..{len(spec) - 1}]")

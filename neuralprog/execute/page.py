@@ -123,9 +123,8 @@ class Recording:
     def _state(self, view: dict) -> dict:
         state: dict[str, Any] = {}
         if "grid" in view:
-            names = [name for name, _ in view["grid"]]
-            if not self.rows:
-                self.rows = names
+            if not self.rows:  # the layout: row and pointer names, from the first state
+                self.rows = [name for name, _ in view["grid"]]
                 self.pointers = [[name, row] for name, row, _ in view.get("pointers", [])]
             state["cells"] = [[str(v) for v in cells] for _, cells in view["grid"]]
             state["ptr"] = [int(col) for _, _, col in view.get("pointers", [])]
