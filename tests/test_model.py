@@ -5,6 +5,7 @@ from helpers import assert_packed_equals_stepwise
 
 from neuralprog.frames import FrameData, batch_loss, frame_accuracy, sample_distinct
 from neuralprog.models.npi import NPI, NPIConfig
+from neuralprog.registry import get_task
 from neuralprog.traces import frames, generate
 
 
@@ -79,3 +80,36 @@ def test_layer_norm_is_an_option_that_leaves_old_checkpoints_loadable(addition):
         torch.zeros(3, dtype=torch.long),
     )
     assert normed.core_input(obs, args, program).shape == plain.core_input(obs, args, program).shape
+
+
+def test_field_dropout_hides_whole_fields_in_training_only():
+    """`field_dropout` zeroes a field's whole one-hot block, each field and step on its own, in training;
+    the arguments are never hidden, and an evaluating model sees everything (the same network as
+    without the option: checkpoints hold no extra weights)."""
+    sort = get_task("sort")
+    config = NPIConfig(obs_sizes=sort.env_obs_sizes, n_programs=len(sort.programs), hidden_size=16)
+    torch.manual_seed(0)
+    plain = NPI(config)
+    dropping = NPI(NPIConfig(**{**config.__dict__, "field_dropout": 0.5}))
+    dropping.load_state_dict(plain.state_dict())
+    n, fields = 4000, len(sort.obs_sizes)
+    obs = torch.stack([torch.randint(0, size, (n,)) for size in sort.obs_sizes], dim=1)
+    args = torch.randint(0, 2, (n, 3))
+    seen = {}
+
+    def record_input(module, inputs, output):
+        seen["x"] = inputs[0]
+
+    dropping.encoders[0].register_forward_hook(record_input)
+    dropping.train()
+    dropping.encode(0, obs, args)
+    blocks = seen["x"].split([*sort.obs_sizes, *[config.arg_size] * 3], dim=1)
+    shown = torch.stack([block.sum(1) for block in blocks[:fields]], dim=1)  # (n, F): 1 shown, 0 hidden
+    assert set(shown.unique().tolist()) == {0.0, 1.0}
+    assert abs(1 - shown.mean().item() - 0.5) < 0.03  # about half of all fields hidden
+    all_shown = (shown.sum(1) == fields).float().mean().item()
+    assert 0.7 < all_shown * 2**fields < 1.3  # each field hidden on its own, not all together
+    assert all(bool((block.sum(1) == 1).all()) for block in blocks[fields:])  # arguments always shown
+    dropping.eval()
+    program = torch.zeros(n, dtype=torch.long)
+    assert torch.equal(dropping.core_input(obs, args, program), plain.eval().core_input(obs, args, program))

@@ -158,6 +158,7 @@ def test_every_output_path_is_checked_before_any_work(tiny_run, tmp_path, capsys
         ("train.lr_drop=0", "train.lr_drop must be in (0, 1]"),
         ("data.sizes=0,1", "data.sizes must list sizes of at least 1"),
         ("model.layers=0", "model.layers must be at least 1"),
+        ("model.field_dropout=-0.1", "model.field_dropout must be between 0 and 1"),
     ],
 )
 def test_out_of_range_config_values_name_the_field(assignment, message, tmp_path, capsys):
