@@ -145,9 +145,6 @@ class NPI(nn.Module):
             # (F + 3,): where each field's one-hot block starts
             self.register_buffer(f"input_offsets_{e}", torch.cat([offsets, arg_offsets]), persistent=False)
             self.input_sizes.append(sum(sizes) + c.n_args * c.arg_size)
-            # (sum of sizes,): the field each one-hot column belongs to (field_dropout)
-            columns = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes, dtype=torch.long))
-            self.register_buffer(f"column_field_{e}", columns, persistent=False)
             features = ImageEncoder.out_size if self.image_side(e) else 0
             encoders.append(
                 nn.Sequential(
@@ -211,12 +208,16 @@ class NPI(nn.Module):
         first = 1 if self.image_side(env) else 0
         fields = obs[:, first : first + len(offsets) - self.config.n_args]
         index = torch.cat([fields, args], dim=1) + offsets  # (N, F + A)
-        x = torch.zeros(len(index), self.input_sizes[env], device=index.device).scatter_(1, index, 1.0)
+        x = torch.zeros(len(index), self.input_sizes[env], device=index.device)
         if self.training and self.config.field_dropout:
-            columns = getattr(self, f"column_field_{env}")
-            kept = torch.rand(len(x), len(offsets) - self.config.n_args, device=x.device)
-            kept = (kept >= self.config.field_dropout).float()  # (N, F)
-            x = torch.cat([x[:, : len(columns)] * kept[:, columns], x[:, len(columns) :]], dim=1)
+            # a hidden field writes 0 instead of its 1: its whole one-hot block reads zeros; arguments stay
+            shown = torch.ones(index.shape, device=index.device)  # (N, F + A)
+            shown[:, : fields.shape[1]] = (
+                torch.rand(fields.shape, device=index.device) >= self.config.field_dropout
+            )
+            x.scatter_(1, index, shown)
+        else:
+            x.scatter_(1, index, 1.0)
         if first:
             if not self.has_images(env):
                 raise ValueError(f"environment {env} shows images but the model has no image bank")
