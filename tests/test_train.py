@@ -9,8 +9,9 @@ from neuralprog import checkpoint
 from neuralprog.evaluate import evaluate
 from neuralprog.models.npi import NPI
 from neuralprog.presets import get_preset, override
+from neuralprog.registry import program_task
 from neuralprog.train.common import TrainingError
-from neuralprog.train.supervised import train
+from neuralprog.train.supervised import build_model, parameter_groups, train
 
 
 def _quiet(**kw):
@@ -59,7 +60,10 @@ def test_same_seed_same_weights_on_two_threads(tmp_path):
     from neuralprog.presets import override
 
     # batches big enough for torch to accumulate that gradient on both threads
-    preset = override(get_preset("sort"), ["data.sizes=20", "data.per_size=8", "train.updates=2"])
+    preset = override(
+        get_preset("sort"),
+        ["data.sizes=20", "data.per_size=8", "train.updates=2", "train.validation_problems=4"],
+    )
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
@@ -201,3 +205,38 @@ def test_a_run_saved_before_an_option_existed_still_resumes():
     assert not same_run({**older, "model": {"hidden": 16}}, wanted)
     assert not same_run({**older, "name": "addition"}, wanted)
     assert not same_run(None, wanted)
+
+
+def test_weight_decay_spares_the_program_memory():
+    """One AdamW step with zero gradients moves nothing but the decay: every weight of the network
+    shrinks by lr x weight_decay, the program memory (embeddings, keys) stays; each parameter is in
+    one group."""
+    preset = get_preset("sort")
+    model = build_model(program_task("sort"), preset, seed=0)
+    cfg = dataclasses.replace(preset.train, lr=1e-3, weight_decay=2.0)
+    groups = parameter_groups(model, cfg)
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    optimizer.step()
+    for name, p in model.named_parameters():
+        kept = name in ("program_embedding", "program_keys")
+        expected = before[name] if kept else before[name] * (1 - cfg.lr * cfg.weight_decay)
+        torch.testing.assert_close(p.detach(), expected, rtol=0, atol=1e-7, msg=name)
+    assert not torch.equal(model.lstm.bias_ih_l0, before["lstm.bias_ih_l0"])
+
+
+def test_resuming_an_optimizer_of_another_layout_is_one_clear_error(tmp_path):
+    """A checkpoint whose optimizer has other parameter groups (an older trainer's) is refused with a
+    TrainingError that says to start afresh, not a traceback from torch."""
+    run = tmp_path / "run"
+    path = train(_short(updates=20), run, **_quiet())
+    payload = checkpoint.load(path)
+    optimizer = payload["optimizer"]
+    every = [i for group in optimizer["param_groups"] for i in group["params"]]
+    optimizer["param_groups"] = [{**optimizer["param_groups"][0], "params": every}]
+    torch.save(payload, path)
+    with pytest.raises(TrainingError, match=r"older version.*new directory"):
+        train(_short(updates=40), run, resume=True, **_quiet())
