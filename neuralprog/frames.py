@@ -104,10 +104,15 @@ class FrameAccuracy:
 
 @torch.no_grad()
 def frame_accuracy(
-    model: NPI, data: FrameData, chunk: int = 4096, distinct: np.ndarray | None = None
+    model: NPI,
+    data: FrameData,
+    chunk: int = 4096,
+    distinct: np.ndarray | None = None,
+    until_wrong: bool = False,
 ) -> FrameAccuracy:
     """Teacher-forced evaluation of every frame's steps (each distinct frame run once; or only the
-    distinct frames given): which frames are right, step accuracy overall and per program."""
+    distinct frames given): which frames are right, step accuracy overall and per program. With
+    `until_wrong`, stop after the first chunk with a wrong step: the result covers the frames run."""
     model.eval()
     distinct = data.distinct if distinct is None else np.sort(distinct)
     distinct_ok = np.ones(len(distinct), dtype=bool)
@@ -121,6 +126,9 @@ def frame_accuracy(
         step_ok.append(ok_np)
         step_program.append(data.program[batch.frames])
         step_copies.append(data.copies[np.searchsorted(data.distinct, batch.frames)])
+        if until_wrong and not ok_np.all():
+            distinct, distinct_ok = distinct[: lo + chunk], distinct_ok[: lo + chunk]
+            break
     model.train()
     ok_all, program_all, copies = map(np.concatenate, (step_ok, step_program, step_copies))
 

@@ -85,6 +85,11 @@ class TrainConfig:
     """Decoupled weight decay (AdamW) of every weight but the program memory (see
     `supervised.parameter_groups`); it pushes a small model toward rules that hold across situations it
     was not trained on."""
+    weight_decay_traces: int = 0
+    """When > 0, `weight_decay` is the rate for this many training traces, and n traces get
+    weight_decay x sqrt(weight_decay_traces / n): the more data, the less a prior needs to hold the
+    network (Loshchilov & Hutter's normalized weight decay, which scales with the inverse square root
+    of the training set's size). 0: `weight_decay` whatever the data."""
     grad_clip: float = 1.0
     """Clip the global gradient norm to this value."""
     curriculum: bool = True
@@ -101,15 +106,17 @@ class TrainConfig:
     eval_every: int = 50
     """Updates between evaluations (teacher-forced accuracy on every training frame, validation runs)."""
     eval_share: float = 1.0
-    """Share of each program's distinct frames that an evaluation runs, drawn afresh each time; when
-    they are all right, every frame is run, as stopping needs. The sampled step accuracy is what a dip
-    (`lr_drop`) is judged on. Sort's 33,389 distinct frames (372,778 steps) took 6.5 s to run at
-    2 threads, as long as 50 updates."""
+    """Share of each program's distinct frames that an evaluation runs, drawn afresh each time, with the
+    frames the last evaluation found wrong; when they are all right, every frame is run, as stopping
+    needs. The sampled step accuracy is what a dip (`lr_drop`) is judged on. Sort's 33,389 distinct
+    frames (372,778 steps) took 6.5 s to run at 2 threads, as long as 50 updates."""
     validation_problems: int = 32
-    """Problems of the largest training size run through the interpreter at each evaluation."""
+    """Problems of the largest training size run through the interpreter at the evaluations that can
+    stop training (see stop_after_perfect)."""
     stop_after_perfect: int = 2
-    """Stop early after this many evaluations in a row with every training step and every validation
-    problem right (0: never stop early)."""
+    """Stop early at the evaluation that makes this many in a row with every training step right, if
+    every validation problem is right then; the validation problems run only at such evaluations (and
+    at the last update), since they cost more than the rest of an evaluation (0: never stop early)."""
     repair_traces: int = 0
     """Counterexample-guided training, for tasks with a verification set (`neuralprog verify`): when
     training stops early (perfect on its data, see stop_after_perfect), verify the model; while it
@@ -441,11 +448,16 @@ PRESETS: dict[str, Any] = {
                 # It goes on simplifying what 8 training arrays of 20 taught once every step is right:
                 # with 0.5 (decaying the program memory too, as it did then) 7 of seeds 0-9 sorted every
                 # fresh array, with 2.0 8; with 2.0 sparing the memory and 128 validation arrays, 10.
+                # The preset's 1,216 traces need far less: 2.0 x sqrt(8 / 1,216) = 0.16.
                 weight_decay=2.0,
+                weight_decay_traces=8,
                 # 32 arrays let a model that sorts 99% of arrays stop (from 8 arrays of 20, seed 2 at
                 # update 300); with 128 it trained on to 500 and sorted all. The price: a validation of
                 # a trained model takes 16.6 s instead of 9.0 (2 threads), longer while arrays fail.
                 validation_problems=128,
+                # Every training step right once, and 128 fresh arrays of 20 sorted then, is check
+                # enough; a second evaluation in a row cost 100 updates and a check of every frame.
+                stop_after_perfect=1,
             ),
         ),
         Preset(
@@ -665,7 +677,7 @@ _POSITIVE = {
     "lr", "grad_clip", "clip_controller", "clip_baseline", "curriculum_temperature", "init_std",
     "inverse_temperature",
 }  # fmt: skip
-_NON_NEGATIVE = {"weight_decay", "lr_min", "entropy_bonus"}
+_NON_NEGATIVE = {"weight_decay", "weight_decay_traces", "lr_min", "entropy_bonus"}
 _FRACTION = {
     "field_dropout",
     "augment",

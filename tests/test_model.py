@@ -63,6 +63,15 @@ def test_frame_accuracy_runs_each_distinct_frame_once_and_counts_every_copy(addi
     assert np.array_equal(partial.checked, np.isin(data.copy_of, sample))
     assert np.array_equal(partial.frame_ok, partial.checked & evaluation.frame_ok)
 
+    # until_wrong: the chunks up to the first one with a wrong step, telling the same about their frames.
+    early = frame_accuracy(model, data, chunk=5, until_wrong=True)
+    ran = data.distinct[np.isin(data.distinct, data.copy_of[early.checked])]
+    assert not early.complete and len(ran) % 5 == 0
+    assert np.array_equal(ran, data.distinct[: len(ran)])
+    assert np.array_equal(early.frame_ok, early.checked & evaluation.frame_ok)
+    assert evaluation.frame_ok[np.isin(data.copy_of, ran[:-5])].all()
+    assert not evaluation.frame_ok[np.isin(data.copy_of, ran[-5:])].all()
+
 
 def test_layer_norm_is_an_option_that_leaves_old_checkpoints_loadable(addition):
     """`layer_norm` adds a LayerNorm before each ReLU of the core MLP; without it the network (and the

@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import time
 
 import numpy as np
 import pytest
@@ -7,11 +8,13 @@ import torch
 
 from neuralprog import checkpoint
 from neuralprog.evaluate import evaluate
+from neuralprog.frames import FrameData
 from neuralprog.models.npi import NPI
 from neuralprog.presets import get_preset, override
 from neuralprog.registry import program_task
+from neuralprog.traces import frames, generate
 from neuralprog.train.common import TrainingError
-from neuralprog.train.supervised import build_model, parameter_groups, train
+from neuralprog.train.supervised import build_model, evaluation_frames, parameter_groups, train
 
 
 def _quiet(**kw):
@@ -32,6 +35,61 @@ def test_tiny_npi_adds_100_digit_numbers_exactly(addition, tiny_runs):
     assert any(early and accuracy == 1.0 for _, _, early, accuracy in results), (
         f"(seed, updates, stopped early, 100-digit accuracy): {results}"
     )
+
+
+def test_validation_runs_only_where_it_can_stop_training(tiny_runs):
+    """The validation problems run at the evaluations that complete a streak of stop_after_perfect with
+    every training step right (and at the last update), and a run stops at the first of them with every
+    validation problem right. The seconds it reports include that last evaluation."""
+    for path, payload, early, _ in tiny_runs:
+        k = payload["preset"]["train"]["stop_after_perfect"]
+        rows = [json.loads(line) for line in (path.parent / "metrics.jsonl").read_text().splitlines()]
+        evaluations = [r for r in rows if "eval/step_accuracy" in r]
+        streak, validated = 0, []
+        for r in evaluations:
+            streak = streak + 1 if r["eval/step_accuracy"] == 1.0 else 0
+            assert any(key.startswith("eval/validation") for key in r) == (streak >= k), r
+            validated.append(streak >= k and r.get("eval/validation_accuracy@10") == 1.0)
+        if early:
+            assert validated[-1] and not any(validated[:-1])
+            assert evaluations[-1]["update"] == payload["update"] == rows[-1]["update"]
+        assert payload["elapsed"] >= rows[-1]["time"]
+
+
+def test_training_seconds_include_the_last_evaluation(tmp_path, monkeypatch):
+    """A run's seconds (the checkpoint's elapsed, the metrics' time) count its evaluations up to the
+    last: a validation run made 2 s slower shows in both."""
+    import neuralprog.train.supervised as supervised
+
+    real_run = supervised.run
+
+    def slow_run(*args, **kwargs):
+        time.sleep(2.0)
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(supervised, "run", slow_run)
+    run_dir = tmp_path / "run"
+    payload = checkpoint.load(train(_short(updates=2), run_dir, **_quiet()))
+    last = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
+    assert "eval/validation_accuracy@10" in last  # the last update validates
+    assert payload["elapsed"] >= last["time"] >= 2.0
+
+
+def test_an_evaluation_also_checks_the_frames_the_last_one_found_wrong():
+    """A sampled evaluation runs its share of each program's frames and the suspects; the last update's
+    and one with eval_share 1 run every frame (None)."""
+    task = program_task("addition")
+    traces = generate(task, [3], 8, seed=0)
+    data = FrameData([f for t in traces for f in frames(task, t)], torch.device("cpu"))
+    cfg = dataclasses.replace(get_preset("addition").train, eval_share=0.1, updates=1000)
+    suspects = data.distinct[-3:]
+    without = evaluation_frames(data, cfg, 100, suspects[:0])
+    with_suspects = evaluation_frames(data, cfg, 100, suspects)
+    assert without is not None and with_suspects is not None
+    assert len(without) < len(data.distinct)
+    np.testing.assert_array_equal(with_suspects, np.union1d(without, suspects))
+    assert evaluation_frames(data, cfg, 1000, suspects) is None
+    assert evaluation_frames(data, dataclasses.replace(cfg, eval_share=1.0), 100, suspects) is None
 
 
 def _short(preset_name="addition-tiny", updates=60):
@@ -153,10 +211,11 @@ def test_a_sampled_evaluation_that_finds_nothing_wrong_is_followed_by_a_full_one
 
     real, shares = supervised.frame_accuracy, []
 
-    def spy(model, data, distinct=None):
-        result = real(model, data, distinct=distinct)
+    def spy(model, data, distinct=None, **kwargs):
+        result = real(model, data, distinct=distinct, **kwargs)
         shares.append(None if distinct is None else len(distinct) / len(data.distinct))
-        return result if distinct is None else dataclasses.replace(result, step_accuracy=1.0)
+        # every frame right, so that no suspect joins the next sample
+        return dataclasses.replace(result, frame_ok=result.checked, step_accuracy=1.0)
 
     monkeypatch.setattr(supervised, "frame_accuracy", spy)
     preset = override(_short(updates=60), ["train.eval_share=0.25", "train.stop_after_perfect=0"])
@@ -213,8 +272,8 @@ def test_weight_decay_spares_the_program_memory():
     one group."""
     preset = get_preset("sort")
     model = build_model(program_task("sort"), preset, seed=0)
-    cfg = dataclasses.replace(preset.train, lr=1e-3, weight_decay=2.0)
-    groups = parameter_groups(model, cfg)
+    cfg = dataclasses.replace(preset.train, lr=1e-3, weight_decay=2.0, weight_decay_traces=0)
+    groups = parameter_groups(model, cfg, traces=1216)
     assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
     optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
@@ -226,6 +285,17 @@ def test_weight_decay_spares_the_program_memory():
         expected = before[name] if kept else before[name] * (1 - cfg.lr * cfg.weight_decay)
         torch.testing.assert_close(p.detach(), expected, rtol=0, atol=1e-7, msg=name)
     assert not torch.equal(model.lstm.bias_ih_l0, before["lstm.bias_ih_l0"])
+
+
+def test_weight_decay_scales_with_the_inverse_square_root_of_the_traces():
+    """With weight_decay_traces set, weight_decay is the rate at that many traces: 4 times the traces,
+    half the decay; the program memory is spared whatever the data."""
+    preset = get_preset("sort")
+    model = build_model(program_task("sort"), preset, seed=0)
+    cfg = dataclasses.replace(preset.train, weight_decay=2.0, weight_decay_traces=8)
+    for traces, decay in ((8, 2.0), (32, 1.0), (1152, 2.0 / 12)):
+        rates = [g["weight_decay"] for g in parameter_groups(model, cfg, traces)]
+        assert rates == pytest.approx([decay, 0.0])
 
 
 def test_resuming_an_optimizer_of_another_layout_is_one_clear_error(tmp_path):

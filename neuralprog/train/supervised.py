@@ -9,6 +9,7 @@ in `train`: data, model, optimizer, then the loop with evaluation, checkpoints a
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -110,9 +111,10 @@ def train(
     # Model, optimizer, sampler state; restored from the checkpoint when resuming.
     model = build_model(task, preset, cfg.seed).to(dev)
     attach_images(model, task)
-    optimizer = torch.optim.AdamW(parameter_groups(model, cfg), lr=cfg.lr)
+    optimizer = torch.optim.AdamW(parameter_groups(model, cfg, len(traces) - len(repairs)), lr=cfg.lr)
     rng = np.random.default_rng([cfg.seed, 1])
-    update, perfect_streak, steps_streak, elapsed, best_accuracy = 0, 0, 0, 0.0, 0.0
+    update, steps_streak, elapsed, best_accuracy = 0, 0, 0.0, 0.0
+    suspects = np.zeros(0, dtype=np.int64)  # the distinct frames the last evaluation found wrong
     if state is not None:
         try:
             model.load_state_dict(state["model"])
@@ -130,12 +132,15 @@ def train(
             ) from None
         sampler.load_state(state["sampler"])
         rng.bit_generator.state = json.loads(state["rng"])
-        update, perfect_streak, elapsed = state["update"], state["perfect_streak"], state["elapsed"]
+        update, elapsed = state["update"], state["elapsed"]
         steps_streak = state.get("steps_streak", 0)  # absent from checkpoints of 2026-12-02 and before
+        suspects = np.asarray(state.get("suspects", []), dtype=np.int64)
         best_accuracy = state["best_accuracy"]
         log(f"resumed {ckpt_path} at update {update}")
 
     def save(finished: bool) -> Path:
+        nonlocal elapsed
+        elapsed = time.perf_counter() - started  # evaluations and verification included
         return checkpoint.save(
             ckpt_path,
             "npi",
@@ -148,8 +153,8 @@ def train(
             sampler=sampler.state(),
             rng=json.dumps(rng.bit_generator.state),
             update=update,
-            perfect_streak=perfect_streak,
             steps_streak=steps_streak,
+            suspects=suspects.tolist(),
             best_accuracy=best_accuracy,
             elapsed=elapsed,
             finished=finished,
@@ -157,13 +162,6 @@ def train(
             repairs=repairs,
             verified=verified,
         )
-
-    def evaluation_sample(update: int) -> np.ndarray | None:
-        """The distinct frames the evaluation after `update` runs (None: all, as the last one does); a
-        function of the update, so that a resumed run checks the same frames."""
-        if cfg.eval_share >= 1.0 or update == cfg.updates:
-            return None
-        return sample_distinct(data, cfg.eval_share, np.random.default_rng([cfg.seed, 3, update]))
 
     model.train()
     metrics = MetricsLog(out_dir, update, tensorboard, log)
@@ -191,16 +189,19 @@ def train(
                 update += 1
                 if update % cfg.lr_decay_every == 0:
                     _scale_lr(optimizer, cfg.lr_decay)
-                elapsed = time.perf_counter() - started
-                row = {"update": update, "time": round(elapsed, 3), "train/loss": loss.item()}
+                row = {"update": update, "train/loss": loss.item()}
                 row["train/step_accuracy"] = correct.float().mean().item()
                 bar.advance(update, loss=row["train/loss"], acc=row["train/step_accuracy"])
 
+                val = None
                 if update % cfg.eval_every == 0 or update == cfg.updates:
-                    evaluation = frame_accuracy(model, data, distinct=evaluation_sample(update))
+                    sample = evaluation_frames(data, cfg, update, suspects)
+                    evaluation = frame_accuracy(model, data, distinct=sample)
                     if not evaluation.complete and evaluation.step_accuracy == 1.0:
-                        evaluation = frame_accuracy(model, data)
+                        # every frame, as stopping needs; a wrong one settles it (sort: 9 s in all)
+                        evaluation = frame_accuracy(model, data, until_wrong=True)
                     accuracy, per_program = evaluation.step_accuracy, evaluation.per_program
+                    suspects = np.unique(data.copy_of[evaluation.checked & ~evaluation.frame_ok])
                     if accuracy < best_accuracy:
                         _scale_lr(optimizer, cfg.lr_drop, floor=cfg.lr_min)
                     best_accuracy = max(best_accuracy, accuracy)
@@ -209,33 +210,30 @@ def train(
                     names = task.programs.names
                     row["eval/step_accuracy"] = accuracy
                     row.update({f"eval/step_accuracy/{names[p]}": a for p, a in per_program.items()})
-                    # Running the validation problems (sort: 32 arrays of 20, thousands of steps) only
-                    # matters to stopping, which needs every training step right first.
-                    val = None
-                    if accuracy == 1.0 or update == cfg.updates:
+                    # Running the validation problems (sort: 128 arrays of 20, thousands of steps each)
+                    # only matters to stopping, so it waits for the evaluation that completes a streak
+                    # of evaluations with every training step right.
+                    steps_streak = steps_streak + 1 if accuracy == 1.0 else 0
+                    if steps_streak >= max(cfg.stop_after_perfect, 1) or update == cfg.updates:
                         val = float(np.mean(check(task, validation, run(model, task, validation))))
                         model.train()
                         row[f"eval/validation_accuracy@{max_size}"] = val
-                    steps_streak = steps_streak + 1 if accuracy == 1.0 else 0
-                    perfect_streak = perfect_streak + 1 if accuracy == 1.0 and val == 1.0 else 0
                     shown = "-" if val is None else f"{val:.3f}"
                     bar.note(
                         update,
                         f"steps {accuracy:.4f}  validation@{max_size} {shown}  " + _worst(per_program, names),
                     )
+                row["time"] = round(time.perf_counter() - started, 3)
                 metrics.write(row)
-                validated = perfect_streak >= cfg.stop_after_perfect
+                validated = steps_streak >= cfg.stop_after_perfect and val == 1.0
                 lacking = len(repairs) < cfg.repair_traces and steps_streak >= 3 * cfg.stop_after_perfect
                 stop = cfg.stop_after_perfect and (validated or lacking)
                 if update % cfg.checkpoint_every == 0 and not stop:
                     metrics.flush()
                     save(finished=False)
                 if stop:
-                    if validated:
-                        what, streak = "every training step and validation problem right", perfect_streak
-                    else:
-                        what, streak = "every training step right (some validation wrong)", steps_streak
-                    log(f"{what} {streak} times in a row")
+                    what = "every validation problem right then" if validated else "some validation wrong"
+                    log(f"every training step right {steps_streak} evaluations in a row, {what}")
                     break
             if not cfg.repair_traces or update >= cfg.updates:
                 break
@@ -249,7 +247,7 @@ def train(
             repairs += counterexamples
             traces += [record(task, p) for p in counterexamples]
             data, sampler = frame_data()
-            perfect_streak, steps_streak, best_accuracy = 0, 0, 0.0
+            steps_streak, best_accuracy, suspects = 0, 0.0, suspects[:0]
             log(f"not verified: {len(counterexamples)} counterexamples added, {len(traces)} traces in all")
             save(finished=False)
     finally:
@@ -260,8 +258,24 @@ def train(
     return path
 
 
-def parameter_groups(model: NPI, cfg: TrainConfig) -> list[dict]:
-    """AdamW's parameter groups. Weight decay applies to every weight but the program memory
+def evaluation_frames(
+    data: FrameData, cfg: TrainConfig, update: int, suspects: np.ndarray
+) -> np.ndarray | None:
+    """The distinct frames the evaluation after `update` runs (None: all, as the last one does): a share
+    of each program's, drawn as a function of the update so that a resumed run checks the same, and the
+    `suspects`, the frames the last evaluation found wrong. Those are the likeliest to be wrong still;
+    without them a sample that misses them passes, and the check of every frame that follows fails
+    (sort: 9 s at 2 threads, at most evaluations between the first all-right sample and the stop)."""
+    if cfg.eval_share >= 1.0 or update == cfg.updates:
+        return None
+    share = sample_distinct(data, cfg.eval_share, np.random.default_rng([cfg.seed, 3, update]))
+    return np.union1d(share, suspects)
+
+
+def parameter_groups(model: NPI, cfg: TrainConfig, traces: int) -> list[dict]:
+    """AdamW's parameter groups for a training set of `traces` traces (the counterexamples added later
+    not counted, so that a resumed run decays as it did). Weight decay applies to every weight but the
+    program memory
     (embeddings and keys): decaying those too let what a step observes outweigh which program runs;
     from 8 arrays of 20, a sort model then began BUBBLE with RSHIFT's first move when both pointers read
     3 (seed 5 sorted 51% of fresh arrays; 100% with the memory left alone). Decaying only the weight
@@ -271,12 +285,15 @@ def parameter_groups(model: NPI, cfg: TrainConfig) -> list[dict]:
     images = list(model.image_encoders.parameters())
     memory = [model.program_embedding, model.program_keys]
     apart = {id(p) for p in images + memory}
+    decay = cfg.weight_decay
+    if cfg.weight_decay_traces:
+        decay *= math.sqrt(cfg.weight_decay_traces / traces)
     groups: list[dict] = [
-        {"params": [p for p in model.parameters() if id(p) not in apart], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in model.parameters() if id(p) not in apart], "weight_decay": decay},
         {"params": memory, "weight_decay": 0.0},
     ]
     if images:
-        groups.append({"params": images, "weight_decay": cfg.weight_decay, "lr": cfg.image_lr})
+        groups.append({"params": images, "weight_decay": decay, "lr": cfg.image_lr})
     return groups
 
 
