@@ -277,10 +277,10 @@ def parameter_groups(model: NPI, cfg: TrainConfig, traces: int) -> list[dict]:
     not counted, so that a resumed run decays as it did). Weight decay applies to every weight but the
     program memory (embeddings and keys): decaying those too let what a step observes outweigh which
     program runs; from 8 arrays of 20, a sort model then began BUBBLE with RSHIFT's first move when both
-    pointers read 3 (seed 5 sorted 51% of fresh arrays; 100% with the memory left alone). Decaying only the weight
-    matrices, not biases and LayerNorm gains either, lost seeds 0 and 3 (89% and 98%). A CNN image
-    encoder learns at its own, lower rate: at the core's, its features grew fast (cars: mean 0.02 to
-    1.0) and saturated the core, whose step accuracy then stayed at 0.41 for 300 to 600 updates."""
+    pointers read 3 (seed 5 sorted 51% of fresh arrays; 100% with the memory left alone). Decaying only
+    the weight matrices, not biases and LayerNorm gains either, lost seeds 0 and 3 (89% and 98%). A CNN
+    image encoder learns at its own, lower rate: at the core's, its features grew fast (cars: mean 0.02
+    to 1.0) and saturated the core, whose step accuracy then stayed at 0.41 for 300 to 600 updates."""
     images = list(model.image_encoders.parameters())
     memory = [model.program_embedding, model.program_keys]
     apart = {id(p) for p in images + memory}
