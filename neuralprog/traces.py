@@ -209,8 +209,26 @@ def replay(task: Task, trace: Trace) -> Any:
 def frames(task: Task, trace: Trace) -> list[Frame]:
     """Split a trace into its call frames (each an independent sequence from a zero state)."""
     ids = {name: i for i, name in enumerate(task.programs.names)}
-    env = task.env_index(trace.problem)
-    obs_dtype = np.int64 if task.obs_specs[env].discrete else np.float32
+    return [_frame(task, trace, steps, ids) for steps in _frame_steps(trace)]
+
+
+def distinct_frames(task: Task, traces: list[Trace]) -> tuple[list[Frame], list[int]]:
+    """The distinct call frames of `traces` in order of first appearance, and the index of the trace
+    each first appears in. Duplicates are found on the steps, before any array is built: the 311,248
+    frames of recursive addition's verification traces hold 49,626 distinct ones."""
+    ids = {name: i for i, name in enumerate(task.programs.names)}
+    unique: dict[tuple, tuple[Frame, int]] = {}
+    for i, trace in enumerate(traces):
+        env = task.env_index(trace.problem)
+        for steps in _frame_steps(trace):
+            key = (env, steps[0].program, steps[0].args, *((s.obs, s.next, s.next_args) for s in steps))
+            if key not in unique:  # a frame's steps end exactly at its return, so `end` is implied
+                unique[key] = (_frame(task, trace, steps, ids), i)
+    return [f for f, _ in unique.values()], [i for _, i in unique.values()]
+
+
+def _frame_steps(trace: Trace) -> list[list[Step]]:
+    """A trace's steps grouped by call frame, in the order the frames return."""
     open_frames: list[list[Step]] = []
     done: list[list[Step]] = []
     for step in trace.steps:
@@ -219,22 +237,21 @@ def frames(task: Task, trace: Trace) -> list[Frame]:
         open_frames[step.depth].append(step)
         if step.end:
             done.append(open_frames.pop())
-    result = []
-    for steps in done:
-        result.append(
-            Frame(
-                program=ids[steps[0].program],
-                args=steps[0].args,
-                env=env,
-                obs=np.asarray([s.obs for s in steps], dtype=obs_dtype),
-                next_program=np.asarray(
-                    [-1 if s.next is None else ids[s.next] for s in steps], dtype=np.int64
-                ),
-                next_args=np.asarray([s.next_args for s in steps], dtype=np.int64),
-                end=np.asarray([s.end for s in steps], dtype=bool),
-            )
-        )
-    return result
+    return done
+
+
+def _frame(task: Task, trace: Trace, steps: list[Step], ids: dict[str, int]) -> Frame:
+    env = task.env_index(trace.problem)
+    obs_dtype = np.int64 if task.obs_specs[env].discrete else np.float32
+    return Frame(
+        program=ids[steps[0].program],
+        args=steps[0].args,
+        env=env,
+        obs=np.asarray([s.obs for s in steps], dtype=obs_dtype),
+        next_program=np.asarray([-1 if s.next is None else ids[s.next] for s in steps], dtype=np.int64),
+        next_args=np.asarray([s.next_args for s in steps], dtype=np.int64),
+        end=np.asarray([s.end for s in steps], dtype=bool),
+    )
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from neuralprog.frames import FrameData
 from neuralprog.models.npi import NPI, step_losses
 from neuralprog.registry import program_task
 from neuralprog.tasks import Task
-from neuralprog.traces import Frame, frame_key, frames, record
+from neuralprog.traces import Frame, distinct_frames, record_all
 
 
 @dataclass
@@ -66,11 +66,9 @@ def _verification_set(task: Task) -> tuple[list[dict], list[Frame], list[int]]:
 def _verification_set_of(task_name: str) -> tuple[list[dict], list[Frame], list[int]]:
     task = program_task(task_name)
     problems = sorted(task.verification_problems(), key=task.size)  # stable: shortest producer first
-    unique: dict[bytes, tuple[Frame, int]] = {}
-    for i, problem in enumerate(problems):
-        for frame in frames(task, record(task, problem)):
-            unique.setdefault(frame_key(frame), (frame, i))
-    return problems, [f for f, _ in unique.values()], [i for _, i in unique.values()]
+    # recorded in lockstep: one by one, recursive addition's 24,642 problems took 30 s, sorting's 39
+    frame_list, producer = distinct_frames(task, record_all(task, problems))
+    return problems, frame_list, producer
 
 
 def verification_frames(task: Task) -> tuple[int, list[Frame]]:

@@ -6,6 +6,8 @@ from hypothesis import strategies as st
 
 from neuralprog.traces import (
     TraceFormatError,
+    distinct_frames,
+    frame_key,
     frames,
     read_traces,
     record,
@@ -83,6 +85,27 @@ def test_traces_recorded_together_are_those_recorded_one_by_one(name):
         alone = record(task, problem, seed=9)
         assert trace.steps == alone.steps and trace.seed == 9
         assert replay(task, trace) == task.expected(task.parse(problem))
+
+
+@pytest.mark.parametrize("name", ["addition-recursive", "sort-recursive", "multitask"])
+def test_distinct_frames_are_the_frames_without_duplicates_in_order_of_first_appearance(name):
+    """`distinct_frames` finds duplicates on the steps; the frames it keeps, and the trace each comes
+    from, are those that deduplicating every frame by `frame_key` keeps."""
+    import numpy as np
+
+    from neuralprog.registry import program_task
+
+    task = program_task(name)
+    rng = np.random.default_rng(3)
+    traces = record_all(task, [task.sample(rng, size) for size in (1, 2, 2, 3, 1, 3, 2, 4) for _ in range(5)])
+    expected: dict[bytes, int] = {}
+    for i, trace in enumerate(traces):
+        for frame in frames(task, trace):
+            expected.setdefault(frame_key(frame), i)
+    kept, first = distinct_frames(task, traces)
+    assert [frame_key(f) for f in kept] == list(expected)
+    assert first == list(expected.values())
+    assert len(kept) < sum(len(frames(task, t)) for t in traces)  # there were duplicates to drop
 
 
 def test_write_read_roundtrip(addition, tmp_path):
