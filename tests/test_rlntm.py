@@ -292,6 +292,27 @@ def test_training_is_deterministic_and_resume_continues_thesame_run(tmp_path):
     assert [m["update"] for m in metrics] == list(range(1, 21))
 
 
+def test_training_seconds_include_the_last_solve_check(tmp_path, monkeypatch):
+    """A run's seconds (the checkpoint's elapsed, the metrics' time) count the greedy solve check of its
+    last update: one made 2 s slower shows in both."""
+    import time
+
+    import neuralprog.train.reinforce as reinforce
+
+    real_run = reinforce.run
+
+    def slow_run(*args, **kwargs):
+        time.sleep(2.0)
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(reinforce, "run", slow_run)
+    preset = _short(4, "train.curriculum=false", "train.eval_every=4", "train.solve_problems=4")
+    payload = checkpoint.load(train(preset, tmp_path / "run", log=quiet, progress=False), kind="rlntm")
+    last = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert any(k.startswith("eval/accuracy@") for k in last)  # the last update checked
+    assert payload["elapsed"] >= last["time"] >= 2.0
+
+
 @pytest.mark.parametrize("name", ["rlntm-reverse", "rlntm-forward-reverse"])
 def test_the_baseline_process_changes_nothing_but_speed(tmp_path, name):
     """train.threads=2 runs the baseline network in a process of its own; the weights must be bit for

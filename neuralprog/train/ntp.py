@@ -353,7 +353,6 @@ def _train(
                 "update": update,
                 "train/loss": loss.item(),
                 "train/step_accuracy": accuracy,
-                "time": round(elapsed, 3),
             }
             row |= {f"train/loss_{k}": v for k, v in parts.items()}
             row["lr"] = float(scheduler.get_last_lr()[0])
@@ -365,6 +364,7 @@ def _train(
                 perfect = perfect + 1 if success == 1.0 else 0
                 row["eval/success"] = success
                 bar.note(update, f"step acc {accuracy:.3f}  validation success {success:.3f}")
+            row["time"] = round(elapsed, 3)  # the validation included
             metrics.write(row)
             if update % cfg.checkpoint_every == 0:
                 metrics.flush()

@@ -206,6 +206,8 @@ def _train(
         log(f"task {task.name} (top size {top}), {config.controller} controller, preset {preset.name}")
 
     def save(finished: bool) -> Path:
+        nonlocal elapsed
+        elapsed = time.perf_counter() - started  # the solve checks included, the last one too
         return checkpoint.save(
             ckpt_path,
             "rlntm",
@@ -277,11 +279,9 @@ def _train(
                 bar.note(
                     update, f"curriculum level {level} -> {curriculum.level} (0-1 loss {batch_loss01:.3f})"
                 )
-            elapsed = time.perf_counter() - started
             reward = float(rewards.detach().sum() / cfg.batch_size)
             row = {
                 "update": update,
-                "time": round(elapsed, 4),
                 "train/reward": reward,
                 "train/loss01": batch_loss01,
                 "train/level": curriculum.level,
@@ -299,6 +299,7 @@ def _train(
                 solved = accuracy >= cfg.solve_accuracy
                 row[f"eval/accuracy@{top}"] = accuracy
                 bar.note(update, f"level {curriculum.level}  greedy exact@{top} {accuracy:.3f}")
+            row["time"] = round(time.perf_counter() - started, 4)  # after the solve check
             metrics.write(row)
             if update % cfg.checkpoint_every == 0 and not solved:
                 metrics.flush()
