@@ -426,7 +426,7 @@ PRESETS: dict[str, Any] = {
                 lr_decay=0.95,
                 # The default halving at every dip in step accuracy: without it ADD1's digit table
                 # see-sawed between 91% and 99% of its frames for a thousand updates, and the first round
-                # took 1,400 to 1,850 updates instead of 800 to 1,000 (5 seeds, 1 thread each). Floored
+                # took 1,450 to 1,850 updates instead of 800 to 1,000 (5 seeds, 1 thread each). Floored
                 # at 1e-4: at the default 1e-5 one seed's rate reached the floor by update 900 with 99.5%
                 # of the steps right, and stayed there to the cap.
                 lr_min=1e-4,

@@ -2,6 +2,7 @@
 gradient checker and the CLI verbs on RL-NTM checkpoints."""
 
 import json
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -295,8 +296,6 @@ def test_training_is_deterministic_and_resume_continues_thesame_run(tmp_path):
 def test_training_seconds_include_the_last_solve_check(tmp_path, monkeypatch):
     """A run's seconds (the checkpoint's elapsed, the metrics' time) count the greedy solve check of its
     last update: one made 2 s slower shows in both."""
-    import time
-
     import neuralprog.train.reinforce as reinforce
 
     real_run = reinforce.run
