@@ -209,7 +209,8 @@ def replay(task: Task, trace: Trace) -> Any:
 def frames(task: Task, trace: Trace) -> list[Frame]:
     """Split a trace into its call frames (each an independent sequence from a zero state)."""
     ids = {name: i for i, name in enumerate(task.programs.names)}
-    return [_frame(task, trace, steps, ids) for steps in _frame_steps(trace)]
+    env = task.env_index(trace.problem)
+    return [_frame(task, env, steps, ids) for steps in _frame_steps(trace)]
 
 
 def distinct_frames(task: Task, traces: list[Trace]) -> tuple[list[Frame], list[int]]:
@@ -223,7 +224,7 @@ def distinct_frames(task: Task, traces: list[Trace]) -> tuple[list[Frame], list[
         for steps in _frame_steps(trace):
             key = (env, steps[0].program, steps[0].args, *((s.obs, s.next, s.next_args) for s in steps))
             if key not in unique:  # a frame's steps end exactly at its return, so `end` is implied
-                unique[key] = (_frame(task, trace, steps, ids), i)
+                unique[key] = (_frame(task, env, steps, ids), i)
     return [f for f, _ in unique.values()], [i for _, i in unique.values()]
 
 
@@ -240,8 +241,8 @@ def _frame_steps(trace: Trace) -> list[list[Step]]:
     return done
 
 
-def _frame(task: Task, trace: Trace, steps: list[Step], ids: dict[str, int]) -> Frame:
-    env = task.env_index(trace.problem)
+def _frame(task: Task, env: int, steps: list[Step], ids: dict[str, int]) -> Frame:
+    """One call frame's steps as arrays (`env`: the environment of its trace's problem)."""
     obs_dtype = np.int64 if task.obs_specs[env].discrete else np.float32
     return Frame(
         program=ids[steps[0].program],
